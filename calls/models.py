@@ -1,0 +1,1 @@
+"""Live call sessions land here with the voice-engine issue (see README status table)."""

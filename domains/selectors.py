@@ -1,0 +1,65 @@
+"""Reads of domains and their tags."""
+
+from __future__ import annotations
+
+import regex
+from django.conf import settings
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from domains.models import Domain, Tag
+from voiceid_site.exceptions import Conflict, ResourceNotFound
+from voiceid_site.paging import Page, keyset_page
+
+_DOMAIN_ARN = regex.compile(
+    r"^arn:aws(?:-[^:]+)?:voiceid:(?P<region>[^:]*):(?P<account>[0-9]{12}):domain/(?P<id>[a-zA-Z0-9]{22})\Z"
+)
+
+
+def _with_default_watchlist(queryset: QuerySet[Domain]) -> QuerySet[Domain]:
+    from fraudsters.models import Watchlist
+
+    default = Watchlist.objects.filter(domain=OuterRef("pk"), is_default=True).values("watchlist_id")[:1]
+    return queryset.annotate(default_watchlist_id=Subquery(default))
+
+
+def domain_get(*, domain_id: str) -> Domain:
+    domain = _with_default_watchlist(Domain.objects.filter(domain_id=domain_id)).first()
+    if domain is None:
+        raise ResourceNotFound(f"Domain {domain_id} does not exist.", resource_type="DOMAIN")
+    return domain
+
+
+def domain_get_active(*, domain_id: str) -> Domain:
+    """The domain, refusing with DOMAIN_NOT_ACTIVE once it was deleted (SUSPENDED)."""
+    domain = domain_get(domain_id=domain_id)
+    ensure_active(domain)
+    return domain
+
+
+def ensure_active(domain: Domain) -> None:
+    if not domain.is_active:
+        raise Conflict(
+            f"The domain {domain.domain_id} is not active (status {domain.status}): it was deleted and "
+            "accepts no new data.",
+            conflict_type="DOMAIN_NOT_ACTIVE",
+        )
+
+
+def domain_get_by_arn(*, arn: str) -> Domain:
+    match = _DOMAIN_ARN.match(arn)
+    if match is None or match["account"] != settings.VOICEID_ACCOUNT_ID:
+        raise ResourceNotFound(f"No domain has the ARN {arn}.", resource_type="DOMAIN")
+    domain = domain_get(domain_id=match["id"])
+    if domain.arn != arn:
+        raise ResourceNotFound(
+            f"No domain has the ARN {arn} (did you mean {domain.arn}?).", resource_type="DOMAIN"
+        )
+    return domain
+
+
+def domain_list(*, after: int | None, limit: int) -> Page[Domain]:
+    return keyset_page(_with_default_watchlist(Domain.objects.all()), after=after, limit=limit)
+
+
+def domain_tags(*, domain: Domain) -> list[Tag]:
+    return list(domain.tags.order_by("key"))

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from domains.models import Domain
+from voiceid_site.ids import new_generated_id, new_id
+
+
+class Watchlist(models.Model):
+    """A named set of fraudsters a call is screened against; every domain has one default watchlist."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="watchlists")
+    watchlist_id = models.CharField(
+        "watchlist id", max_length=22, unique=True, default=new_id, editable=False
+    )
+    name = models.CharField(max_length=256)
+    description = models.CharField(max_length=1024, blank=True)
+    is_default = models.BooleanField("default watchlist", default=False, editable=False)
+    # NULL, not "", when absent: the unique (domain, client_token) constraint must ignore missing tokens.
+    client_token = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain"], condition=Q(is_default=True), name="one_default_watchlist"
+            ),
+            models.UniqueConstraint(fields=["domain", "client_token"], name="unique_watchlist_client_token"),
+        ]
+        indexes = [models.Index(fields=["domain", "id"], name="watchlist_domain_keyset")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.watchlist_id})"
+
+
+class Fraudster(models.Model):
+    """A known fraudster's voice; it belongs to one or more watchlists of its domain."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="fraudsters")
+    generated_fraudster_id = models.CharField(
+        "generated fraudster id", max_length=25, unique=True, default=new_generated_id, editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    watchlists = models.ManyToManyField(Watchlist, through="WatchlistMembership", related_name="fraudsters")
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["domain", "id"], name="fraudster_domain_keyset")]
+
+    def __str__(self) -> str:
+        return self.generated_fraudster_id
+
+
+class WatchlistMembership(models.Model):
+    # RESTRICT, not PROTECT: a watchlist with members cannot be deleted on its own, but a domain (or a
+    # fraudster) deletion that removes the memberships too may proceed.
+    watchlist = models.ForeignKey(Watchlist, on_delete=models.RESTRICT, related_name="memberships")
+    fraudster = models.ForeignKey(Fraudster, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["watchlist", "fraudster"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.fraudster} in {self.watchlist}"

@@ -1,0 +1,66 @@
+"""Reads of watchlists and fraudsters."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from domains.models import Domain
+from fraudsters.models import Fraudster, Watchlist, WatchlistMembership
+from voiceid_site.exceptions import ResourceNotFound
+from voiceid_site.paging import Page, keyset_page
+
+
+def watchlist_get(*, domain: Domain, watchlist_id: str) -> Watchlist:
+    watchlist = Watchlist.objects.filter(domain=domain, watchlist_id=watchlist_id).first()
+    if watchlist is None:
+        raise ResourceNotFound(
+            f"Watchlist {watchlist_id} does not exist in domain {domain.domain_id}.",
+            resource_type="WATCHLIST",
+        )
+    watchlist.domain = domain
+    return watchlist
+
+
+def watchlist_default(*, domain: Domain) -> Watchlist:
+    return Watchlist.objects.get(domain=domain, is_default=True)
+
+
+def watchlist_list(*, domain: Domain, after: int | None, limit: int) -> Page[Watchlist]:
+    page = keyset_page(Watchlist.objects.filter(domain=domain), after=after, limit=limit)
+    for watchlist in page.items:
+        watchlist.domain = domain
+    return page
+
+
+def _with_watchlist_ids(queryset: QuerySet[Fraudster]) -> QuerySet[Fraudster]:
+    memberships = WatchlistMembership.objects.select_related("watchlist").order_by("pk")
+    return queryset.prefetch_related(Prefetch("memberships", queryset=memberships))
+
+
+def fraudster_watchlist_ids(fraudster: Fraudster) -> list[str]:
+    return [membership.watchlist.watchlist_id for membership in fraudster.memberships.all()]
+
+
+def fraudster_get(*, domain: Domain, fraudster_id: str) -> Fraudster:
+    fraudster = _with_watchlist_ids(
+        Fraudster.objects.filter(domain=domain, generated_fraudster_id=fraudster_id)
+    ).first()
+    if fraudster is None:
+        raise ResourceNotFound(
+            f"Fraudster {fraudster_id} does not exist in domain {domain.domain_id}.",
+            resource_type="FRAUDSTER",
+        )
+    fraudster.domain = domain
+    return fraudster
+
+
+def fraudster_list(
+    *, domain: Domain, watchlist: Watchlist | None = None, after: int | None, limit: int
+) -> Page[Fraudster]:
+    fraudsters = Fraudster.objects.filter(domain=domain)
+    if watchlist is not None:
+        fraudsters = fraudsters.filter(memberships__watchlist=watchlist)
+    page = keyset_page(_with_watchlist_ids(fraudsters), after=after, limit=limit)
+    for fraudster in page.items:
+        fraudster.domain = domain
+    return page

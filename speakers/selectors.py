@@ -1,0 +1,35 @@
+"""Reads of speakers, by either id form."""
+
+from __future__ import annotations
+
+from domains.models import Domain
+from speakers.models import Speaker
+from voiceid_site.exceptions import ResourceNotFound
+from voiceid_site.ids import is_generated_id
+from voiceid_site.paging import Page, keyset_page
+
+
+def speaker_find(*, domain: Domain, speaker_id: str) -> Speaker | None:
+    """`speaker_id` is a GeneratedSpeakerId (`id#…`) or a CustomerSpeakerId; the patterns cannot overlap."""
+    speakers = Speaker.objects.filter(domain=domain)
+    if is_generated_id(speaker_id):
+        return speakers.filter(generated_speaker_id=speaker_id).first()
+    return speakers.filter(customer_speaker_id=speaker_id).first()
+
+
+def speaker_get(*, domain: Domain, speaker_id: str) -> Speaker:
+    speaker = speaker_find(domain=domain, speaker_id=speaker_id)
+    if speaker is None:
+        raise ResourceNotFound(
+            f"Speaker {speaker_id if is_generated_id(speaker_id) else '(customer id)'} does not exist in domain "
+            f"{domain.domain_id}.",
+            resource_type="SPEAKER",
+        )
+    return speaker
+
+
+def speaker_list(*, domain: Domain, after: int | None, limit: int) -> Page[Speaker]:
+    page = keyset_page(Speaker.objects.filter(domain=domain), after=after, limit=limit)
+    for speaker in page.items:
+        speaker.domain = domain  # already loaded: spare a query per row
+    return page

@@ -1,0 +1,92 @@
+"""`POST /`: authenticate, resolve X-Amz-Target, validate against the model, call the handler, serialise."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from voiceid_site.awsjson import auth, model, registry, validate, wire
+from voiceid_site.awsjson.context import ApiContext
+from voiceid_site.exceptions import (
+    InternalServer,
+    SerializationError,
+    ServiceError,
+    UnknownOperation,
+    ValidationError,
+)
+
+logger = logging.getLogger("voiceid.api")
+
+
+def _operation_name(request: HttpRequest) -> str:
+    target = request.META.get("HTTP_X_AMZ_TARGET", "")
+    prefix, _, name = target.partition(".")
+    if prefix != model.target_prefix() or name not in model.service_model()["operations"]:
+        raise UnknownOperation(
+            f"X-Amz-Target {target[:100]!r} is not a Voice ID operation: expected 'VoiceID.<Operation>'."
+        )
+    if name not in registry.handlers():
+        raise UnknownOperation(
+            f"VoiceID.{name} is part of the Voice ID API but this voiceid server does not implement it yet: "
+            "see the status table in the README."
+        )
+    return name
+
+
+def _parse_body(request: HttpRequest) -> dict[str, Any]:
+    if not request.body.strip():
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SerializationError(f"The request body is not valid JSON: {error}.") from None
+    if not isinstance(body, dict):
+        raise SerializationError("The request body must be a JSON object.")
+    return body
+
+
+def _validated(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    shape = model.input_shape_name(operation)
+    violations = validate.validator().validate(shape, body) if shape else []
+    if violations:
+        raise ValidationError(validate.summarise(violations))
+    return body
+
+
+def dispatch(request: HttpRequest) -> HttpResponse:
+    started = time.perf_counter()
+    request_id: str = getattr(request, "request_id", "-")
+    operation, access_key_id = "-", "-"
+    try:
+        signer = auth.authenticate(request)
+        access_key_id = signer.access_key.access_key_id
+        operation = _operation_name(request)
+        params = _validated(operation, _parse_body(request))
+        ctx = ApiContext(
+            request_id=request_id, operation=operation, access_key=signer.access_key, region=signer.region
+        )
+        response = wire.json_response(registry.handlers()[operation](ctx, params) or {})
+    except ServiceError as error:
+        response = wire.error_response(error)
+    except Exception:
+        logger.exception("unhandled error in %s", operation, extra={"operation": operation})
+        response = wire.error_response(
+            InternalServer(f"An internal error occurred. Quote request id {request_id} to the operator.")
+        )
+    logger.info(
+        "api %s %s",
+        operation,
+        response.status_code,
+        extra={
+            "operation": operation,
+            "status": response.status_code,
+            "error": response.get("X-Amzn-ErrorType"),
+            "access_key_id": access_key_id,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response

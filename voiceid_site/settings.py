@@ -1,0 +1,217 @@
+"""voiceid settings: one file, driven by the environment. Unset variables give the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+VAR_DIR = Path(env.str("VOICEID_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+_DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"
+
+
+def _read_secret(name: str) -> str | None:
+    """`NAME` from the environment, or the contents of the file named by `NAME_FILE` (Docker secrets)."""
+    if value := env.str(name, default=""):
+        return value
+    if path := env.str(f"{name}_FILE", default=""):
+        return Path(path).read_text().strip()
+    return None
+
+
+_LOCAL_SECRET_FILE = VAR_DIR / "secret_key"  # written by `make run` for the local demo
+SECRET_KEY = (
+    _read_secret("SECRET_KEY")
+    or (_LOCAL_SECRET_FILE.read_text().strip() if _LOCAL_SECRET_FILE.exists() else "")
+    or (_DEV_SECRET_KEY if DEBUG else "")
+)
+if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 32):
+    raise ImproperlyConfigured(
+        "SECRET_KEY (or SECRET_KEY_FILE) must be set to a random value of at least 32 characters "
+        "when DEBUG is off. `make run` generates one in var/secret_key for the local demo."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "voiceid_site",
+    "accounts",
+    "domains",
+    "speakers",
+    "fraudsters",
+    "jobs",
+    "calls",
+]
+
+MIDDLEWARE = [
+    "voiceid_site.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "voiceid_site.urls"
+WSGI_APPLICATION = "voiceid_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite in VAR_DIR unless DATABASE_URL names another (PostgreSQL in production).
+# https://docs.djangoproject.com/en/6.1/ref/databases/#sqlite-transaction-behavior
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "voiceid.sqlite3",
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on busy_timeout
+                # instead of failing with "database is locked" half-way through a transaction.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache: Redis when REDIS_URL is set, else per-process memory.
+if env.str("REDIS_URL", default=""):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: a kombu filesystem broker in VAR_DIR by default (single host only); Redis in production.
+# https://docs.celeryq.dev/projects/kombu/en/latest/reference/kombu.transport.filesystem.html
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Long batch jobs run with acks_late: keep unacknowledged tasks invisible for longer than any job.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=43200)
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": VAR_DIR / "media"},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# HTTPS hardening, on when the deployment terminates TLS (VOICEID_HTTPS=true).
+VOICEID_HTTPS = env.bool("VOICEID_HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = VOICEID_HTTPS
+SECURE_SSL_REDIRECT = VOICEID_HTTPS
+SECURE_HSTS_SECONDS = 31536000 if VOICEID_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = VOICEID_HTTPS
+SECURE_HSTS_PRELOAD = VOICEID_HTTPS
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("VOICEID_BEHIND_PROXY", default=False) else None
+)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# The AWS JSON API.
+VOICEID_ACCOUNT_ID = env.str("VOICEID_ACCOUNT_ID", default="000000000000")
+if len(VOICEID_ACCOUNT_ID) != 12 or not VOICEID_ACCOUNT_ID.isdigit():
+    raise ImproperlyConfigured("VOICEID_ACCOUNT_ID must be exactly 12 digits, like an AWS account id.")
+# SigV4 requests more than this far from the server clock are refused, as AWS does.
+VOICEID_SIGV4_MAX_SKEW_SECONDS = env.int("VOICEID_SIGV4_MAX_SKEW_SECONDS", default=15 * 60)
+VOICEID_NEXT_TOKEN_MAX_AGE_SECONDS = 24 * 60 * 60
+# Request bodies: Voice ID requests are small; batch audio travels through S3, never the API.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+
+# Quotas (spec §8.1). Defaults sit far above AWS's: self-hosted capacity is the operator's call.
+VOICEID_QUOTAS = {
+    "domains_per_account": env.int("VOICEID_QUOTA_DOMAINS", default=100),
+    "speakers_per_domain": env.int("VOICEID_QUOTA_SPEAKERS_PER_DOMAIN", default=100_000_000),
+    "watchlists_per_domain": env.int("VOICEID_QUOTA_WATCHLISTS_PER_DOMAIN", default=100),
+    "fraudsters_per_watchlist": env.int("VOICEID_QUOTA_FRAUDSTERS_PER_WATCHLIST", default=1_000_000),
+    "tags_per_domain": env.int("VOICEID_QUOTA_TAGS_PER_DOMAIN", default=200),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "voiceid_site.logs.RequestIdFilter"}},
+    "formatters": {"json": {"()": "voiceid_site.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Django's own request logger prints the path and status, which we already log per request.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,16 @@
+"""Test settings: the real settings with fast password hashing and throwaway folders."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("VOICEID_VAR_DIR", tempfile.mkdtemp(prefix="voiceid-test-"))
+
+from voiceid_site.settings import *  # noqa: F403
+from voiceid_site.settings import STORAGES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
