@@ -25,6 +25,15 @@ def _checked_tags(tags: list[dict[str, str]]) -> dict[str, str]:
     return checked
 
 
+def _ensure_tag_room(*, current: int, adding: int) -> None:
+    # TagResource's model has no ServiceQuotaExceededException: too many tags is a bad request there.
+    allowed = quotas.limit("tags_per_domain")
+    if current + adding > allowed:
+        raise ValidationError(
+            f"A domain can have at most {allowed} tags; this request would give it {current + adding}."
+        )
+
+
 @transaction.atomic
 def domain_create(
     *,
@@ -52,7 +61,7 @@ def domain_create(
             )
             return selectors.domain_get(domain_id=existing.domain_id)
     checked_tags = _checked_tags(tags or [])
-    quotas.ensure_room("tags_per_domain", current=0, adding=len(checked_tags), what="the domain's tags")
+    _ensure_tag_room(current=0, adding=len(checked_tags))
     quotas.ensure_room("domains_per_account", current=Domain.objects.count(), what="the number of domains")
     try:
         with transaction.atomic():
@@ -112,12 +121,7 @@ def domain_tag(*, domain: Domain, tags: list[dict[str, str]]) -> None:
     selectors.ensure_active(domain)
     checked = _checked_tags(tags)
     existing = set(domain.tags.values_list("key", flat=True))
-    quotas.ensure_room(
-        "tags_per_domain",
-        current=len(existing),
-        adding=len(set(checked) - existing),
-        what="the domain's tags",
-    )
+    _ensure_tag_room(current=len(existing), adding=len(set(checked) - existing))
     for key, value in checked.items():
         Tag.objects.update_or_create(domain=domain, key=key, defaults={"value": value})
 

@@ -50,7 +50,7 @@ def create_watchlist(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
 
 @operation("DescribeWatchlist")
 def describe_watchlist(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
-    domain = domain_selectors.domain_get_active(domain_id=req["DomainId"])
+    domain = domain_selectors.domain_get(domain_id=req["DomainId"])
     return {
         "Watchlist": watchlist_to_api(selectors.watchlist_get(domain=domain, watchlist_id=req["WatchlistId"]))
     }
@@ -76,7 +76,7 @@ def delete_watchlist(ctx: ApiContext, req: dict[str, Any]) -> None:
 
 @operation("ListWatchlists")
 def list_watchlists(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
-    domain = domain_selectors.domain_get_active(domain_id=req["DomainId"])
+    domain = domain_selectors.domain_get(domain_id=req["DomainId"])
     page = selectors.watchlist_list(
         domain=domain,
         after=pagination.decode(ctx.operation, req),
@@ -90,7 +90,7 @@ def list_watchlists(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
 
 @operation("DescribeFraudster")
 def describe_fraudster(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
-    domain = domain_selectors.domain_get_active(domain_id=req["DomainId"])
+    domain = domain_selectors.domain_get(domain_id=req["DomainId"])
     return {
         "Fraudster": fraudster_to_api(selectors.fraudster_get(domain=domain, fraudster_id=req["FraudsterId"]))
     }
@@ -105,7 +105,7 @@ def delete_fraudster(ctx: ApiContext, req: dict[str, Any]) -> None:
 
 @operation("ListFraudsters")
 def list_fraudsters(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
-    domain = domain_selectors.domain_get_active(domain_id=req["DomainId"])
+    domain = domain_selectors.domain_get(domain_id=req["DomainId"])
     watchlist = None
     if req.get("WatchlistId"):
         watchlist = selectors.watchlist_get(domain=domain, watchlist_id=req["WatchlistId"])

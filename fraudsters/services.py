@@ -167,5 +167,5 @@ def fraudster_disassociate(*, domain: Domain, fraudster_id: str, watchlist_id: s
 @transaction.atomic
 def fraudster_delete(*, domain: Domain, fraudster_id: str) -> None:
     """Remove the fraudster from every watchlist and delete it."""
-    domain_selectors.ensure_active(domain)
+    # Erasure is allowed on a deleted (SUSPENDED) domain too: removing a person's data is never refused.
     _locked_fraudster(domain=domain, fraudster_id=fraudster_id).delete()

@@ -26,7 +26,7 @@ def speaker_to_api(speaker: Speaker) -> dict[str, Any]:
 
 @operation("DescribeSpeaker")
 def describe_speaker(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
-    domain = domain_selectors.domain_get_active(domain_id=req["DomainId"])
+    domain = domain_selectors.domain_get(domain_id=req["DomainId"])
     return {"Speaker": speaker_to_api(selectors.speaker_get(domain=domain, speaker_id=req["SpeakerId"]))}
 
 
@@ -44,7 +44,7 @@ def delete_speaker(ctx: ApiContext, req: dict[str, Any]) -> None:
 
 @operation("ListSpeakers")
 def list_speakers(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
-    domain = domain_selectors.domain_get_active(domain_id=req["DomainId"])
+    domain = domain_selectors.domain_get(domain_id=req["DomainId"])
     page = selectors.speaker_list(
         domain=domain,
         after=pagination.decode(ctx.operation, req),

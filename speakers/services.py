@@ -62,7 +62,7 @@ def speaker_opt_out(*, domain: Domain, speaker_id: str) -> Speaker:
 @transaction.atomic
 def speaker_delete(*, domain: Domain, speaker_id: str) -> None:
     """Remove the speaker and both its ids at once; this is also how an opt-out is lifted."""
-    domain_selectors.ensure_active(domain)
+    # Erasure is allowed on a deleted (SUSPENDED) domain too: removing a person's data is never refused.
     speaker = selectors.speaker_get(domain=domain, speaker_id=speaker_id)
     speaker.delete()
     Domain.objects.filter(pk=domain.pk).update(speaker_count=F("speaker_count") - 1)

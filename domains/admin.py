@@ -1,0 +1,192 @@
+"""Admin for domains and their tags; every write goes through domains.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from domains import services
+from domains.models import Domain, Tag
+from fraudsters import selectors as fraudster_selectors
+from fraudsters.models import Watchlist
+from voiceid_site.admin_support import ServiceModelAdmin, adopt
+
+# The region an admin-created domain gets unless changed on the add form; the API takes it from the
+# request's SigV4 scope instead.
+DEFAULT_REGION = "us-east-1"
+
+DOMAIN_SUSPENDED = (
+    "The domain “{domain}” was suspended: it accepts no new data and is erased 30 days after suspension."
+)
+DOMAINS_SUSPENDED = (
+    "Suspended {count} {items}: they accept no new data and are erased 30 days after suspension."
+)
+
+_EDITABLE = ["name", "description", "kms_key_id"]
+
+
+class TagInline(admin.TabularInline):
+    model = Tag
+    fields = ["key", "value"]
+    extra = 1
+
+
+@admin.register(Domain)
+class DomainAdmin(ServiceModelAdmin):
+    list_display = ["name", "domain_id", "status", "region", "kms_key_id", "speaker_count", "created_at"]
+    search_fields = ["name", "domain_id"]
+    list_filter = ["status"]
+    inlines = [TagInline]
+    actions = ["delete_selected"]
+    deleted_selected_message = DOMAINS_SUSPENDED
+    readonly_fields = [
+        "domain_id",
+        "arn",
+        "status",
+        "default_watchlist_id",
+        "speaker_count",
+        "encryption_update_status",
+        "old_kms_key_id",
+        "encryption_update_message",
+        "created_at",
+        "updated_at",
+        "suspended_at",
+        "client_token",
+        "request_fingerprint",
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Domain | None = None) -> list[tuple[str | None, Any]]:
+        if obj is None:
+            return [(None, {"fields": [*_EDITABLE, "region"]})]
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        *_EDITABLE,
+                        "domain_id",
+                        "arn",
+                        "region",
+                        "status",
+                        "default_watchlist_id",
+                        "speaker_count",
+                    ]
+                },
+            ),
+            (
+                "Encryption key update",
+                {"fields": ["encryption_update_status", "old_kms_key_id", "encryption_update_message"]},
+            ),
+            ("History", {"fields": ["created_at", "updated_at", "suspended_at"]}),
+            ("Idempotency", {"fields": ["client_token", "request_fingerprint"], "classes": ["collapse"]}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Domain | None = None) -> list[str]:
+        # The region is part of the domain's ARN, so it is fixed once the domain exists.
+        return [*self.readonly_fields, "region"] if obj is not None else list(self.readonly_fields)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"region": DEFAULT_REGION, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="default watchlist id")
+    def default_watchlist_id(self, domain: Domain) -> str | None:
+        try:
+            return fraudster_selectors.watchlist_default(domain=domain).watchlist_id
+        except Watchlist.DoesNotExist:
+            return None
+
+    @admin.display(description="ARN")
+    def arn(self, domain: Domain) -> str:
+        return domain.arn
+
+    # Writes.
+
+    def save_model(self, request: HttpRequest, obj: Domain, form: ModelForm[Domain], change: bool) -> None:
+        data = form.cleaned_data
+        if not change:
+            domain = services.domain_create(
+                name=data["name"],
+                description=data["description"],
+                kms_key_id=data["kms_key_id"],
+                region=data["region"],
+            )
+        elif set(_EDITABLE) & set(form.changed_data):
+            # UpdateDomain replaces every attribute; the form always sends all three, so nothing is lost.
+            domain = services.domain_update(
+                domain_id=obj.domain_id,
+                name=data["name"],
+                description=data["description"],
+                kms_key_id=data["kms_key_id"],
+            )
+        else:
+            # Only the tags changed: leave updated_at alone (and a suspended domain's attributes too).
+            return
+        adopt(obj, domain)
+
+    def save_formset(
+        self, request: HttpRequest, form: ModelForm[Domain], formset: BaseInlineFormSet, change: bool
+    ) -> None:
+        """Translate the tag rows into one UntagResource and one TagResource, as the API would."""
+        domain = form.instance
+        deleted_forms = formset.deleted_forms
+        untag: list[str] = []
+        tag: list[dict[str, str]] = []
+        # The admin's change message reads these three lists, which the formset's own save would fill.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for tag_form in formset.forms:
+            original_key = tag_form.initial.get("key")
+            if tag_form in deleted_forms:
+                if tag_form.instance.pk is not None:
+                    untag.append(original_key)
+                    formset.deleted_objects.append(tag_form.instance)
+                continue
+            if not tag_form.has_changed():
+                continue
+            key, value = tag_form.cleaned_data["key"], tag_form.cleaned_data["value"]
+            if tag_form.instance.pk is None:
+                formset.new_objects.append(tag_form.instance)
+            else:
+                formset.changed_objects.append((tag_form.instance, tag_form.changed_data))
+                if key != original_key:
+                    # A renamed key is a new tag: the old key must go, or the domain keeps both.
+                    untag.append(original_key)
+            tag.append({"Key": key, "Value": value})
+        # Untag first, so that a swap of two keys, or a rename at the tag quota, works.
+        if untag:
+            services.domain_untag(domain=domain, keys=untag)
+        if tag:
+            services.domain_tag(domain=domain, tags=tag)
+
+    def delete_model(self, request: HttpRequest, obj: Domain) -> None:
+        services.domain_delete(domain_id=obj.domain_id)
+
+    # Deleting a domain suspends it (DeleteDomain), so the pages and the log say so.
+
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        # Nothing else goes yet: list the domains only, not the rows a hard delete would cascade to.
+        domains = [str(domain) for domain in objs]
+        return domains, {str(self.opts.verbose_name_plural): len(domains)}, set(), []
+
+    def log_deletions(self, request: HttpRequest, queryset: QuerySet[Domain] | list[Domain]) -> None:
+        # The row stays, so its history records a change of status rather than a deletion.
+        for domain in queryset:
+            self.log_change(request, domain, [{"changed": {"fields": ["status"]}}])
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        if IS_POPUP_VAR in request.POST:
+            return super().response_delete(request, obj_display, obj_id)
+        self.message_user(request, DOMAIN_SUSPENDED.format(domain=obj_display), messages.SUCCESS)
+        changelist_url = reverse("admin:domains_domain_changelist", current_app=self.admin_site.name)
+        changelist_url = add_preserved_filters(
+            {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}, changelist_url
+        )
+        return HttpResponseRedirect(changelist_url)

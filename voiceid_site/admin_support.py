@@ -1,0 +1,135 @@
+"""Admin plumbing shared by the apps: services do every write, and their errors become admin messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import model_ngettext, quote
+from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from voiceid_site.exceptions import ServiceError
+
+M = TypeVar("M", bound=Model)
+
+DELETED_SELECTED = "Deleted {count} {items}."
+
+
+def adopt(target: Model, saved: Model) -> None:
+    """Copy the row a service saved onto the admin's unsaved instance.
+
+    The admin keeps using the instance its form built (for inlines, the log entry and the redirect), so
+    that instance must become the saved row: same primary key, same service-owned values.
+    """
+    for field in saved._meta.concrete_fields:
+        setattr(target, field.attname, getattr(saved, field.attname))
+    target._state.adding = False
+    target._state.db = saved._state.db
+
+
+class ServiceModelAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose writes go through services and whose ServiceErrors become error messages.
+
+    Subclasses implement `delete_model` with their service and list "delete_selected" in `actions`, so
+    the site-wide bulk delete is replaced by the one below, which reports each refusal separately.
+    """
+
+    # `{count}` and `{items}` (the verbose name, singular or plural) are filled in.
+    deleted_selected_message: str = DELETED_SELECTED
+
+    # Error translation. The change and delete views run inside a transaction, so by the time the error
+    # reaches here everything the request wrote (log entry and inline saves included) is rolled back.
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ServiceError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            change_url = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                args=[quote(object_id)],
+                current_app=self.admin_site.name,
+            )
+            return HttpResponseRedirect(change_url)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Actions report per object through `apply_each`; this only catches an error raised outside it.
+        try:
+            return super().changelist_view(request, extra_context)
+        except ServiceError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def apply_each(self, request: HttpRequest, objects: Iterable[M], write: Callable[[M], object]) -> list[M]:
+        """Run `write` on each object, reporting each ServiceError; return the objects it succeeded for.
+
+        Each service call owns its transaction, so one refusal does not undo the others.
+        """
+        done: list[M] = []
+        for obj in objects:
+            try:
+                write(obj)
+            except ServiceError as error:
+                self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+            else:
+                done.append(obj)
+        return done
+
+    # Deletion.
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    def get_deleted_objects(
+        self, objs: Iterable[Any], request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
+        deleted_objects, model_count, perms_needed, _protected = super().get_deleted_objects(objs, request)
+        # The service decides what may be deleted and says why not (a watchlist that still has
+        # fraudsters, say); the collector's PROTECT/RESTRICT verdict would hide that behind a dead end.
+        return deleted_objects, model_count, perms_needed, []
+
+    @admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s")
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        if not request.POST.get("post"):
+            # Not confirmed yet: Django's action renders the confirmation page, which posts back here.
+            return django_delete_selected(self, request, queryset)
+        if self.get_deleted_objects(queryset, request)[2]:
+            raise PermissionDenied
+
+        def delete_one(obj: Model) -> None:
+            # The log entry needs the row, so it is written first, and goes if the service refuses.
+            with transaction.atomic(using=router.db_for_write(self.model)):
+                self.log_deletions(request, [obj])
+                self.delete_model(request, obj)
+
+        done = self.apply_each(request, queryset, delete_one)
+        if done:
+            message = self.deleted_selected_message.format(
+                count=len(done), items=model_ngettext(self.opts, len(done))
+            )
+            self.message_user(request, message, messages.SUCCESS)
+        return None

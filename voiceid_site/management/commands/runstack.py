@@ -1,0 +1,72 @@
+"""Serve the web app with a Celery worker and Celery beat beside it; Ctrl-C stops all three."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+_STOP_GRACE_SECONDS = 15
+
+
+class Command(BaseCommand):
+    help = "Run gunicorn, a Celery worker and Celery beat together (what `make run` starts)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--job-workers", type=int, default=1, help="Celery worker processes.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        python = sys.executable
+        commands = {
+            "web": [
+                python, "-m", "gunicorn", "voiceid_site.wsgi",
+                "--bind", f"{options['host']}:{options['port']}",
+                "--workers", str(options["web_workers"]), "--threads", "4",
+                "--access-logfile", "-", "--graceful-timeout", "10",
+            ],
+            "worker": [
+                python, "-m", "celery", "-A", "voiceid_site", "worker",
+                "--concurrency", str(options["job_workers"]), "--loglevel", "INFO",
+            ],
+            "beat": [
+                python, "-m", "celery", "-A", "voiceid_site", "beat",
+                "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", "INFO",
+            ],
+        }  # fmt: skip
+        processes = {name: subprocess.Popen(command) for name, command in commands.items()}
+        url = f"http://{options['host']}:{options['port']}/"
+        self.stdout.write(
+            self.style.SUCCESS(f"voiceid is starting on {url} (web, worker, beat). Ctrl-C stops.")
+        )
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            while True:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(
+                            f"{name} exited with status {process.returncode}; stopping the others."
+                        )
+                        raise KeyboardInterrupt
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self._stop(processes)
+
+    def _stop(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_GRACE_SECONDS
+        for process in processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.stdout.write("voiceid stopped.")

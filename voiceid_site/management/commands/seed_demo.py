@@ -1,0 +1,58 @@
+"""Make the local demo usable on first run: a superuser, an API access key and a demo domain.
+
+Credentials are printed only when they are created; re-running changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from accounts import services as access_key_services
+from accounts.models import AccessKey
+from domains import services as domain_services
+
+DEMO_ADMIN = "admin"
+DEMO_API_USER = "demo-api"
+# A fixed ClientToken makes the demo domain's creation idempotent across runs.
+DEMO_DOMAIN_TOKEN = "voiceid-demo-domain"
+
+
+class Command(BaseCommand):
+    help = "Create the demo superuser, API access key and domain (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=DEMO_ADMIN).exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser(DEMO_ADMIN, email="", password=password)
+            self.stdout.write(self.style.SUCCESS(f"Admin user:  {DEMO_ADMIN} / {password}   (shown once)"))
+        else:
+            self.stdout.write(
+                f"Admin user:  {DEMO_ADMIN} (password shown on first run; `manage.py changepassword admin`)"
+            )
+
+        if not AccessKey.objects.filter(user__username=DEMO_API_USER).exists():
+            key, secret = access_key_services.access_key_create_for_username(
+                username=DEMO_API_USER, description="demo key created by make run"
+            )
+            self.stdout.write(self.style.SUCCESS("API access key (shown once):"))
+            self.stdout.write(f"  export AWS_ACCESS_KEY_ID={key.access_key_id}")
+            self.stdout.write(f"  export AWS_SECRET_ACCESS_KEY={secret}")
+        else:
+            self.stdout.write(
+                f"API access key: exists for {DEMO_API_USER}; issue another with "
+                f"`manage.py create_access_key {DEMO_API_USER}`"
+            )
+
+        domain = domain_services.domain_create(
+            name="demo",
+            description="Demo domain seeded by make run",
+            kms_key_id="alias/voiceid-demo",
+            region="us-east-1",
+            client_token=DEMO_DOMAIN_TOKEN,
+        )
+        self.stdout.write(f"Demo domain: {domain.domain_id} (region us-east-1)")
