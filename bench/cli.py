@@ -137,6 +137,16 @@ def _busy_cores(seconds: float = 1.0) -> float | None:
     return (busy_to - busy_from) / total * (os.cpu_count() or 1) if total else 0.0
 
 
+def _pages(seeded: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Scenario key → (domain id, page) for every ListSpeakers scenario of this size."""
+    pages = {key: (seeded["domain_id"], page) for key, page in seeded["pages"].items()}
+    if seeded["neighbours"]:
+        # The smallest domain seeded before this one (sizes run smallest first).
+        neighbour = seeded["neighbours"][0]
+        pages["neighbour_last_page"] = (neighbour["domain_id"], neighbour["last_page"])
+    return pages
+
+
 def _scenario_requests(
     seeded: dict[str, Any], credentials: dict[str, Any], host: str
 ) -> dict[str, list[load.SignedRequest]]:
@@ -149,34 +159,35 @@ def _scenario_requests(
             params=params,
         )
 
-    domain_id = seeded["domain_id"]
-    first = {"DomainId": domain_id, "MaxResults": PAGE_SIZE}
-    deep = {**first, "NextToken": seeded["deep_token"]} if seeded["deep_token"] else first
-    return {
+    requests = {
         # Speakers spread over the whole domain, so the lookups are not all served from one hot page.
         "describe": [
-            signed("DescribeSpeaker", {"DomainId": domain_id, "SpeakerId": speaker_id})
+            signed("DescribeSpeaker", {"DomainId": seeded["domain_id"], "SpeakerId": speaker_id})
             for speaker_id in seeded["describe_ids"]
-        ],
-        "first_page": [signed("ListSpeakers", first)],
-        "deep_page": [signed("ListSpeakers", deep)],
+        ]
     }
+    for key, (domain_id, page) in _pages(seeded).items():
+        params: dict[str, Any] = {"DomainId": domain_id, "MaxResults": PAGE_SIZE}
+        if page["token"]:
+            params["NextToken"] = page["token"]
+        requests[key] = [signed("ListSpeakers", params)]
+    return requests
 
 
 def _check_answers(port: int, requests: dict[str, list[load.SignedRequest]], seeded: dict[str, Any]) -> None:
-    """Measure only what was meant: the right speaker, full pages, the deep page where it should start."""
+    """Measure only what was meant: the right speaker, and each page holding the speakers it should."""
     described = load.call(HOST, port, requests["describe"][0])
-    assert described["Speaker"]["GeneratedSpeakerId"] == seeded["describe_ids"][0], described
-    expected = min(PAGE_SIZE, seeded["size"])
-    for key in ("first_page", "deep_page"):
-        page = load.call(HOST, port, requests[key][0])
-        summaries = page["SpeakerSummaries"]
-        if len(summaries) != expected:
-            raise load.BadResponse(
-                f"{SCENARIOS[key]} returned {len(summaries)} speakers, expected {expected}"
-            )
-        if key == "deep_page" and summaries[0]["GeneratedSpeakerId"] != seeded["deep_first_id"]:
-            raise load.BadResponse(f"{SCENARIOS[key]} did not start after its NextToken's position")
+    if described["Speaker"]["GeneratedSpeakerId"] != seeded["describe_ids"][0]:
+        raise load.BadResponse(f"DescribeSpeaker answered another speaker: {described}")
+    for key, (_, page) in _pages(seeded).items():
+        answer = load.call(HOST, port, requests[key][0])
+        summaries = answer["SpeakerSummaries"]
+        if len(summaries) != page["count"]:
+            raise load.BadResponse(f"{key} returned {len(summaries)} speakers, expected {page['count']}")
+        if summaries[0]["GeneratedSpeakerId"] != page["first_id"]:
+            raise load.BadResponse(f"{key} did not start after its NextToken's position")
+        if bool(answer.get("NextToken")) != page["more"]:
+            raise load.BadResponse(f"{key} {'lacks' if page['more'] else 'has'} a NextToken")
 
 
 def _wait_quiet(limit_seconds: float) -> float | None:
@@ -197,13 +208,15 @@ def _run_size(
 ) -> SizeRun:
     _say(f"  seeding a domain of {size:,} speakers …")
     seeded = prepare(env, "seed", "--size", str(size))
+    pages = _pages(seeded)
     run = SizeRun(
         size=size,
         table_rows=seeded["table_rows"],
         seed_seconds=seeded["seed_seconds"],
-        deep_index=seeded["deep_index"],
-        probes=seeded["probes"],
-        deep_plan=seeded["deep_plan"],
+        neighbour_size=seeded["neighbours"][0]["size"] if seeded["neighbours"] else None,
+        probes={"describe": seeded["describe_probe"]}
+        | {key: page["probe"] for key, (_, page) in pages.items()},
+        plans={key: page["plan"] for key, (_, page) in pages.items()},
     )
     samples: dict[tuple[str, int], list[load.LoadSample]] = {}
     with Server(env, target.var_dir / "gunicorn.log") as server:
@@ -216,6 +229,8 @@ def _run_size(
             # Signed each round: the 15-minute signature window then covers any run length.
             requests = _scenario_requests(seeded, credentials, host)
             for key, label in SCENARIOS.items():
+                if key not in requests:
+                    continue  # no smaller domain to measure beside the first size
                 for connections in args.connections:
                     sample = load.run_load(
                         host=HOST,
@@ -240,7 +255,8 @@ def _run_size(
                         f"p99 {load.percentile(sample.latencies, 0.99) * 1000:6.1f} ms  ({usage})"
                     )
     for key in SCENARIOS:
-        run.loads[key] = [LoadResult.of(samples[key, connections]) for connections in args.connections]
+        if (key, args.connections[0]) in samples:
+            run.loads[key] = [LoadResult.of(samples[key, connections]) for connections in args.connections]
     return run
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -18,9 +19,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import batched
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django
+
+if TYPE_CHECKING:
+    from domains.models import Domain
 
 RESULT_PREFIX = "BENCH-RESULT "
 PAGE_SIZE = 100
@@ -30,6 +34,10 @@ _SQLITE_BATCH = 50_000  # rows per transaction: big enough to amortise commits, 
 _COPY_CHUNK = 20_000  # lines per write() into COPY
 _PROBE_WARMUP = 20
 _PROBE_ITERATIONS = 300
+_PROBE_MIN = 5
+_PROBE_WARMUP_SECONDS = 1.0
+_PROBE_SECONDS = 3.0
+LAST_PAGE_ROWS = PAGE_SIZE // 2  # what the final page of a domain holds in the last-page scenarios
 # Model fields the bulk load fills; the id comes from the table, last_accessed_at stays NULL.
 _COLUMNS = ("generated_speaker_id", "customer_speaker_id", "status", "created_at", "updated_at", "domain")
 
@@ -120,17 +128,22 @@ def _insert_postgresql(rows: Iterator[tuple[str, str]], *, domain_pk: int, now: 
 
 
 def _timed(call: Callable[[], object]) -> dict[str, float]:
+    # Bounded by time as well as count: a pathological query must not stall the bench for minutes.
+    deadline = time.monotonic() + _PROBE_WARMUP_SECONDS
     for _ in range(_PROBE_WARMUP):
         call()
-    samples = []
-    for _ in range(_PROBE_ITERATIONS):
+        if time.monotonic() > deadline:
+            break
+    samples: list[float] = []
+    deadline = time.monotonic() + _PROBE_SECONDS
+    while len(samples) < _PROBE_ITERATIONS and (len(samples) < _PROBE_MIN or time.monotonic() < deadline):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
     return {
         "p50_ms": statistics.median(samples),
-        "p99_ms": samples[min(len(samples) - 1, round(0.99 * len(samples)))],
+        "p99_ms": samples[max(0, math.ceil(0.99 * len(samples)) - 1)],
     }
 
 
@@ -144,7 +157,6 @@ def seed(size: int) -> dict[str, Any]:
     from domains.models import Domain
     from speakers import selectors as speaker_selectors
     from speakers.models import Speaker
-    from voiceid_site.awsjson import pagination
 
     started = time.monotonic()
     domain = domain_services.domain_create(name=f"bench-{size}", kms_key_id="alias/bench", region="us-east-1")
@@ -166,45 +178,67 @@ def seed(size: int) -> dict[str, Any]:
     _log(f"seeded {size:,} speakers in {seed_seconds:.1f} s")
 
     domain = domain_selectors.domain_get(domain_id=domain.domain_id)
-    speakers = Speaker.objects.filter(domain=domain).order_by("pk")
-    # A position two pages before the end: far into the domain, yet a full page (and a NextToken) follows.
-    depth = max(0, size - 2 * PAGE_SIZE)
-    deep_position = speakers.values_list("pk", flat=True)[depth - 1] if depth else None
-    deep_first = speakers.filter(pk__gt=deep_position).first() if deep_position else speakers.first()
-    assert deep_first is not None
-    list_params = {"DomainId": domain.domain_id, "MaxResults": PAGE_SIZE}
-    deep_token = pagination.encode("ListSpeakers", list_params, deep_position) if deep_position else None
-
-    # The page query alone, through the selector the API calls: no HTTP, auth or JSON around it.
-    probes = {
-        "first_page": _timed(
-            lambda: speaker_selectors.speaker_list(domain=domain, after=None, limit=PAGE_SIZE)
-        ),
-        "deep_page": _timed(
-            lambda: speaker_selectors.speaker_list(domain=domain, after=deep_position, limit=PAGE_SIZE)
-        ),
-        "describe": _timed(
-            lambda: speaker_selectors.speaker_get(domain=domain, speaker_id=sampled[len(sampled) // 2])
-        ),
+    pages = {
+        "first_page": _page(domain, size, skip=0),
+        # Two pages before the end: far into the domain, yet a full page (and a NextToken) follows.
+        "deep_page": _page(domain, size, skip=max(0, size - 2 * PAGE_SIZE)),
+        # Half a page before the end: the final, short page, answered without a NextToken.
+        "last_page": _page(domain, size, skip=max(0, size - LAST_PAGE_ROWS)),
     }
-    # keyset_page's query, as the database plans it.
-    page_query = speakers.filter(pk__gt=deep_position or 0)[: PAGE_SIZE + 1]
-    plan = (
-        page_query.explain(analyze=True, buffers=True)
-        if connection.vendor == "postgresql"
-        else page_query.explain()
-    )
+    # The domains seeded before this one now share the table with it: their pages may cost more when
+    # the database walks this domain's rows to fill them (see the report).
+    neighbours = []
+    for other in Domain.objects.exclude(pk=domain.pk).filter(name__startswith="bench-").order_by("pk"):
+        other_size = Speaker.objects.filter(domain=other).count()
+        neighbours.append(
+            {
+                "domain_id": other.domain_id,
+                "size": other_size,
+                "last_page": _page(other, other_size, skip=max(0, other_size - LAST_PAGE_ROWS)),
+            }
+        )
     return {
         "domain_id": domain.domain_id,
         "size": size,
         "table_rows": Speaker.objects.count(),
         "seed_seconds": seed_seconds,
         "describe_ids": sampled,
-        "deep_index": depth,
-        "deep_token": deep_token,
-        "deep_first_id": deep_first.generated_speaker_id,
-        "probes": probes,
-        "deep_plan": plan,
+        "describe_probe": _timed(
+            lambda: speaker_selectors.speaker_get(domain=domain, speaker_id=sampled[len(sampled) // 2])
+        ),
+        "pages": pages,
+        "neighbours": neighbours,
+    }
+
+
+def _page(domain: Domain, size: int, *, skip: int) -> dict[str, Any]:
+    """What the runner needs to ask for, and check, the page after the first `skip` speakers of a domain,
+    with the time its query takes alone (through the selector the API calls: no HTTP, auth or JSON)."""
+    from django.db import connection
+
+    from speakers import selectors as speaker_selectors
+    from speakers.models import Speaker
+    from voiceid_site.awsjson import pagination
+
+    speakers = Speaker.objects.filter(domain=domain).order_by("pk")
+    position = speakers.values_list("pk", flat=True)[skip - 1] if skip else None
+    first = (speakers.filter(pk__gt=position) if position else speakers).first()
+    assert first is not None
+    params = {"DomainId": domain.domain_id, "MaxResults": PAGE_SIZE}
+    # keyset_page's query, as the database plans (and, on PostgreSQL, runs) it.
+    query = (speakers.filter(pk__gt=position) if position else speakers)[: PAGE_SIZE + 1]
+    return {
+        "skip": skip,
+        "token": pagination.encode("ListSpeakers", params, position) if position else None,
+        "first_id": first.generated_speaker_id,
+        "count": min(PAGE_SIZE, size - skip),
+        "more": size - skip > PAGE_SIZE,
+        "probe": _timed(
+            lambda: speaker_selectors.speaker_list(domain=domain, after=position, limit=PAGE_SIZE)
+        ),
+        "plan": query.explain(analyze=True, buffers=True)
+        if connection.vendor == "postgresql"
+        else query.explain(),
     }
 
 

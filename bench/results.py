@@ -13,6 +13,9 @@ SCENARIOS = {
     "describe": "DescribeSpeaker",
     "first_page": "ListSpeakers, first page",
     "deep_page": "ListSpeakers, deep page",
+    "last_page": "ListSpeakers, last page",
+    # The last page of the smallest domain, measured again once a bigger domain shares its table.
+    "neighbour_last_page": "ListSpeakers, last page of the smaller domain",
 }
 
 
@@ -67,9 +70,9 @@ class SizeRun:
     size: int
     table_rows: int  # rows in the speakers table (every domain) while this size was measured
     seed_seconds: float
-    deep_index: int  # speakers the deep page's NextToken skips
+    neighbour_size: int | None  # speakers in the smaller domain sharing the table, if any
     probes: dict[str, dict[str, float]]  # scenario key → {"p50_ms", "p99_ms"} of the query alone
-    deep_plan: str
+    plans: dict[str, str]  # ListSpeakers scenario key → the database's plan of its page query
     background_cores: float | None = None  # CPU other processes kept busy just before the runs, in cores
     loads: dict[str, list[LoadResult]] = field(
         default_factory=dict
