@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Requests per second and p50/p99 latency of DescribeSpeaker and ListSpeakers "
-        "(first and deep page) on SQLite and PostgreSQL, written to docs/benchmarks.md.",
+        "(first, deep and last page) on SQLite and PostgreSQL, written to docs/benchmarks.md.",
     )
     parser.add_argument(
         "--sizes", type=_int_list, default=DEFAULT_SIZES, help="speakers per domain (1000,1000000)"

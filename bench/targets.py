@@ -87,7 +87,8 @@ class Target:
                 for statement in statements:
                     conn.execute(statement)  # type: ignore[arg-type]  # constant SQL built above
         except psycopg.OperationalError as error:
-            raise Skipped(f"PostgreSQL at {self.postgres_server} is unreachable ({error}).") from None
+            reason = " ".join(str(error).split())
+            raise Skipped(f"PostgreSQL at {self.postgres_server} is unreachable ({reason}).") from None
 
 
 def sqlite_target(bench_dir: Path) -> Target:
