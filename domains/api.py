@@ -22,9 +22,8 @@ def domain_to_api(domain: Domain) -> dict[str, Any]:
         "ServerSideEncryptionConfiguration": {"KmsKeyId": domain.kms_key_id},
         "UpdatedAt": domain.updated_at,
     }
-    default_watchlist_id = getattr(domain, "default_watchlist_id", None)
-    if default_watchlist_id:
-        body["WatchlistDetails"] = {"DefaultWatchlistId": default_watchlist_id}
+    # Annotated by selectors.domain_describe / domain_list: every domain has its default watchlist.
+    body["WatchlistDetails"] = {"DefaultWatchlistId": domain.default_watchlist_id}  # type: ignore[attr-defined]
     # Present only once the key was changed, as on AWS (spec: DescribeDomain).
     if domain.encryption_update_status:
         body["ServerSideEncryptionUpdateDetails"] = {
@@ -50,7 +49,7 @@ def create_domain(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
 
 @operation("DescribeDomain")
 def describe_domain(ctx: ApiContext, req: dict[str, Any]) -> dict[str, Any]:
-    return {"Domain": domain_to_api(selectors.domain_get(domain_id=req["DomainId"]))}
+    return {"Domain": domain_to_api(selectors.domain_describe(domain_id=req["DomainId"]))}
 
 
 @operation("UpdateDomain")

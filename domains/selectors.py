@@ -22,11 +22,21 @@ def _with_default_watchlist(queryset: QuerySet[Domain]) -> QuerySet[Domain]:
     return queryset.annotate(default_watchlist_id=Subquery(default))
 
 
-def domain_get(*, domain_id: str) -> Domain:
-    domain = _with_default_watchlist(Domain.objects.filter(domain_id=domain_id)).first()
+def _domain_or_404(queryset: QuerySet[Domain], domain_id: str) -> Domain:
+    domain = queryset.filter(domain_id=domain_id).first()
     if domain is None:
         raise ResourceNotFound(f"Domain {domain_id} does not exist.", resource_type="DOMAIN")
     return domain
+
+
+def domain_get(*, domain_id: str) -> Domain:
+    """The domain row alone: what every speaker, watchlist and fraudster operation needs."""
+    return _domain_or_404(Domain.objects.all(), domain_id)
+
+
+def domain_describe(*, domain_id: str) -> Domain:
+    """The domain with its default watchlist id, as the Domain shape presents it."""
+    return _domain_or_404(_with_default_watchlist(Domain.objects.all()), domain_id)
 
 
 def domain_get_active(*, domain_id: str) -> Domain:

@@ -59,7 +59,7 @@ def domain_create(
                 client_token=client_token,
                 operation="CreateDomain",
             )
-            return selectors.domain_get(domain_id=existing.domain_id)
+            return selectors.domain_describe(domain_id=existing.domain_id)
     checked_tags = _checked_tags(tags or [])
     _ensure_tag_room(current=0, adding=len(checked_tags))
     quotas.ensure_room("domains_per_account", current=Domain.objects.count(), what="the number of domains")
@@ -87,7 +87,7 @@ def domain_create(
         )
     Tag.objects.bulk_create(Tag(domain=domain, key=key, value=value) for key, value in checked_tags.items())
     fraudster_services.watchlist_create_default(domain=domain)
-    return selectors.domain_get(domain_id=domain.domain_id)
+    return selectors.domain_describe(domain_id=domain.domain_id)
 
 
 @transaction.atomic
@@ -99,7 +99,7 @@ def domain_update(*, domain_id: str, name: str, kms_key_id: str, description: st
     domain.kms_key_id = kms_key_id
     domain.updated_at = timezone.now()
     domain.save(update_fields=["name", "description", "kms_key_id", "updated_at"])
-    return selectors.domain_get(domain_id=domain_id)
+    return selectors.domain_describe(domain_id=domain_id)
 
 
 @transaction.atomic

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 
 from fraudsters import selectors, services
-from fraudsters.models import Fraudster, Watchlist, WatchlistMembership
+from fraudsters.models import Fraudster, Watchlist
 from voiceid_site.admin_support import ServiceModelAdmin, adopt
 
 FRAUDSTERS_COME_FROM_JOBS = "Fraudsters are added by fraudster registration jobs, not here."
@@ -83,9 +83,7 @@ class FraudsterAdmin(ServiceModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Fraudster]:
-        # The same prefetch the selectors use, so `fraudster_watchlist_ids` costs no query per row.
-        memberships = WatchlistMembership.objects.select_related("watchlist").order_by("pk")
-        return super().get_queryset(request).prefetch_related(Prefetch("memberships", queryset=memberships))
+        return selectors.with_watchlist_ids(super().get_queryset(request))
 
     @admin.display(description="watchlist ids")
     def watchlist_ids(self, fraudster: Fraudster) -> str:

@@ -32,7 +32,8 @@ def watchlist_list(*, domain: Domain, after: int | None, limit: int) -> Page[Wat
     return page
 
 
-def _with_watchlist_ids(queryset: QuerySet[Fraudster]) -> QuerySet[Fraudster]:
+def with_watchlist_ids(queryset: QuerySet[Fraudster]) -> QuerySet[Fraudster]:
+    """Prefetch memberships so that fraudster_watchlist_ids costs no query per fraudster."""
     memberships = WatchlistMembership.objects.select_related("watchlist").order_by("pk")
     return queryset.prefetch_related(Prefetch("memberships", queryset=memberships))
 
@@ -42,7 +43,7 @@ def fraudster_watchlist_ids(fraudster: Fraudster) -> list[str]:
 
 
 def fraudster_get(*, domain: Domain, fraudster_id: str) -> Fraudster:
-    fraudster = _with_watchlist_ids(
+    fraudster = with_watchlist_ids(
         Fraudster.objects.filter(domain=domain, generated_fraudster_id=fraudster_id)
     ).first()
     if fraudster is None:
@@ -60,7 +61,7 @@ def fraudster_list(
     fraudsters = Fraudster.objects.filter(domain=domain)
     if watchlist is not None:
         fraudsters = fraudsters.filter(memberships__watchlist=watchlist)
-    page = keyset_page(_with_watchlist_ids(fraudsters), after=after, limit=limit)
+    page = keyset_page(with_watchlist_ids(fraudsters), after=after, limit=limit)
     for fraudster in page.items:
         fraudster.domain = domain
     return page

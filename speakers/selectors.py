@@ -13,8 +13,12 @@ def speaker_find(*, domain: Domain, speaker_id: str) -> Speaker | None:
     """`speaker_id` is a GeneratedSpeakerId (`id#…`) or a CustomerSpeakerId; the patterns cannot overlap."""
     speakers = Speaker.objects.filter(domain=domain)
     if is_generated_id(speaker_id):
-        return speakers.filter(generated_speaker_id=speaker_id).first()
-    return speakers.filter(customer_speaker_id=speaker_id).first()
+        speaker = speakers.filter(generated_speaker_id=speaker_id).first()
+    else:
+        speaker = speakers.filter(customer_speaker_id=speaker_id).first()
+    if speaker is not None:
+        speaker.domain = domain  # already loaded: spare the query speaker_to_api would make
+    return speaker
 
 
 def speaker_get(*, domain: Domain, speaker_id: str) -> Speaker:
