@@ -144,7 +144,25 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# The retention sweepers (jobs/sweepers.py). Purge runs hourly so erased audio is gone well within the
+# 24 hours spec §6 allows. A sweep that waited past its next turn (no worker up) is dropped by `expires`:
+# the next one does the same work.
+# https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html#available-fields
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "sweep-expire": {"task": "jobs.sweep_expire", "schedule": 60 * 60, "options": {"expires": 50 * 60}},
+    "sweep-purge": {"task": "jobs.sweep_purge", "schedule": 60 * 60, "options": {"expires": 50 * 60}},
+    "sweep-erase": {
+        "task": "jobs.sweep_erase",
+        "schedule": 24 * 60 * 60,
+        "options": {"expires": 23 * 60 * 60},
+    },
+    # Key rotations whose worker died (no heartbeat for VOICEID_ROTATION_STALL_SECONDS) are started again.
+    "resume-stalled-rotations": {
+        "task": "domains.resume_stalled_rotations",
+        "schedule": 60,
+        "options": {"expires": 50},
+    },
+}
 
 STORAGES = {
     "default": {
@@ -204,6 +222,20 @@ VOICEID_QUOTAS = {
     "fraudsters_per_watchlist": env.int("VOICEID_QUOTA_FRAUDSTERS_PER_WATCHLIST", default=1_000_000),
     "tags_per_domain": env.int("VOICEID_QUOTA_TAGS_PER_DOMAIN", default=200),
 }
+
+# Retention (spec §5/§6), applied by the sweepers in jobs/sweepers.py. An ENROLLED speaker not accessed
+# for this many calendar years becomes EXPIRED.
+VOICEID_SPEAKER_EXPIRY_YEARS = env.int("VOICEID_SPEAKER_EXPIRY_YEARS", default=3)
+# A deleted (SUSPENDED) domain, its speakers, fraudsters and stored audio are erased this many days later.
+VOICEID_DOMAIN_ERASE_DAYS = env.int("VOICEID_DOMAIN_ERASE_DAYS", default=30)
+# Rows per batch, each batch its own short transaction: bounds a sweep's memory and its lock times.
+VOICEID_SWEEP_BATCH_SIZE = env.int("VOICEID_SWEEP_BATCH_SIZE", default=1000)
+if VOICEID_SPEAKER_EXPIRY_YEARS < 1 or VOICEID_DOMAIN_ERASE_DAYS < 0 or VOICEID_SWEEP_BATCH_SIZE < 1:
+    # An expiry of 0 years would expire every enrolled speaker on the next sweep.
+    raise ImproperlyConfigured(
+        "VOICEID_SPEAKER_EXPIRY_YEARS and VOICEID_SWEEP_BATCH_SIZE must be at least 1, "
+        "VOICEID_DOMAIN_ERASE_DAYS at least 0."
+    )
 
 LOGGING = {
     "version": 1,
