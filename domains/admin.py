@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from domains import services
-from domains.models import Domain, Tag
+from domains import keyproviders, services
+from domains.models import DataKey, Domain, MasterKey, Tag
+from domains.sealing import readable
 from fraudsters import selectors as fraudster_selectors
 from fraudsters.models import Watchlist
 from voiceid_site.admin_support import ServiceModelAdmin, adopt
@@ -22,14 +26,30 @@ from voiceid_site.admin_support import ServiceModelAdmin, adopt
 # request's SigV4 scope instead.
 DEFAULT_REGION = "us-east-1"
 
+_ERASED_AFTER = f"{settings.VOICEID_DOMAIN_ERASE_DAYS} days after suspension"
 DOMAIN_SUSPENDED = (
-    "The domain “{domain}” was suspended: it accepts no new data and is erased 30 days after suspension."
+    "The domain “{domain}” was suspended: it accepts no new data and is erased " + _ERASED_AFTER + "."
 )
-DOMAINS_SUSPENDED = (
-    "Suspended {count} {items}: they accept no new data and are erased 30 days after suspension."
-)
+DOMAINS_SUSPENDED = "Suspended {count} {items}: they accept no new data and are erased " + _ERASED_AFTER + "."
 
 _EDITABLE = ["name", "description", "kms_key_id"]
+
+
+class DomainForm(ModelForm):
+    """Name and description are sealed attributes, not columns: the form carries them itself."""
+
+    name = forms.CharField(max_length=256)
+    description = forms.CharField(max_length=1024, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    class Meta:
+        model = Domain
+        fields = ["kms_key_id", "region"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial.setdefault("name", readable(self.instance, "name"))
+            self.initial.setdefault("description", readable(self.instance, "description"))
 
 
 class TagInline(admin.TabularInline):
@@ -40,8 +60,18 @@ class TagInline(admin.TabularInline):
 
 @admin.register(Domain)
 class DomainAdmin(ServiceModelAdmin):
-    list_display = ["name", "domain_id", "status", "region", "kms_key_id", "speaker_count", "created_at"]
-    search_fields = ["name", "domain_id"]
+    form = DomainForm
+    list_display = [
+        "display_name",
+        "domain_id",
+        "status",
+        "region",
+        "kms_key_id",
+        "encryption_update_status",
+        "speaker_count",
+        "created_at",
+    ]
+    search_fields = ["domain_id"]  # and the name: see get_search_results
     list_filter = ["status"]
     inlines = [TagInline]
     actions = ["delete_selected"]
@@ -105,6 +135,21 @@ class DomainAdmin(ServiceModelAdmin):
     @admin.display(description="ARN")
     def arn(self, domain: Domain) -> str:
         return domain.arn
+
+    @admin.display(description="name")
+    def display_name(self, domain: Domain) -> str:
+        return readable(domain, "name")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Domain], search_term: str
+    ) -> tuple[QuerySet[Domain], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().casefold()
+        if not term:
+            return found, duplicates
+        # Names are encrypted; domains are few (a quota of 100), so decrypt and match here.
+        named = [domain.pk for domain in queryset if term in readable(domain, "name").casefold()]
+        return found | queryset.filter(pk__in=named), duplicates
 
     # Writes.
 
@@ -190,3 +235,88 @@ class DomainAdmin(ServiceModelAdmin):
             {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}, changelist_url
         )
         return HttpResponseRedirect(changelist_url)
+
+
+@admin.register(MasterKey)
+class MasterKeyAdmin(ServiceModelAdmin):
+    """The local keyring. Key material is never displayed: only ids, state and the domains using a key."""
+
+    list_display = ["key_id", "origin", "enabled", "domains_using", "created_at", "updated_at"]
+    list_filter = ["enabled", "origin"]
+    search_fields = ["key_id", "description"]
+    actions = ["disable_keys", "enable_keys"]
+    readonly_fields = ["origin", "enabled", "domains_using", "created_at", "updated_at"]
+
+    def get_fields(self, request: HttpRequest, obj: MasterKey | None = None) -> list[str]:
+        if obj is None:
+            return ["key_id", "description"]
+        return ["key_id", "description", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: MasterKey | None = None) -> list[str]:
+        return [*self.readonly_fields, "key_id"] if obj is not None else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: MasterKey | None = None) -> bool:
+        # Deleting a key would destroy every domain it protects: disable it instead, which is reversible.
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        keyproviders.master_key_sync_configured()
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="domains using it")
+    def domains_using(self, key: MasterKey) -> str:
+        usage = (
+            DataKey.objects.filter(kms_key_id=key.key_id)
+            .values("domain__domain_id", "domain__pk")
+            .annotate(generations=Count("pk"))
+            .order_by("domain__pk")
+        )
+        if not usage:
+            return "none"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:domains_domain_change", args=[row["domain__pk"]]), row["domain__domain_id"])
+                for row in usage
+            ),
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: MasterKey, form: ModelForm[MasterKey], change: bool
+    ) -> None:
+        data = form.cleaned_data
+        if change:
+            key = keyproviders.master_key_update_description(
+                key_id=obj.key_id, description=data["description"]
+            )
+        else:
+            key = keyproviders.master_key_create(key_id=data["key_id"], description=data["description"])
+        adopt(obj, key)
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[MasterKey], *, enabled: bool) -> None:
+        done = self.apply_each(
+            request,
+            queryset,
+            lambda key: keyproviders.master_key_set_enabled(key_id=key.key_id, enabled=enabled),
+        )
+        if done:
+            state = "Enabled" if enabled else "Disabled"
+            effect = (
+                "their domains work again"
+                if enabled
+                else "their domains answer AccessDeniedException until the keys are enabled again; no data is lost"
+            )
+            self.message_user(
+                request, format_html("{} {} key(s): {}.", state, len(done), effect), messages.SUCCESS
+            )
+
+    @admin.action(description="Disable selected keys (reversible)", permissions=["change"])
+    def disable_keys(self, request: HttpRequest, queryset: QuerySet[MasterKey]) -> None:
+        self._set_enabled(request, queryset, enabled=False)
+
+    @admin.action(description="Enable selected keys", permissions=["change"])
+    def enable_keys(self, request: HttpRequest, queryset: QuerySet[MasterKey]) -> None:
+        self._set_enabled(request, queryset, enabled=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from domains import selectors
+from domains import envelope, rotation, selectors
+from domains.keyproviders import provider_for
 from domains.models import Domain, Tag
 from voiceid_site import idempotency, quotas
 from voiceid_site.exceptions import ValidationError
@@ -62,12 +63,11 @@ def domain_create(
             return selectors.domain_describe(domain_id=existing.domain_id)
     checked_tags = _checked_tags(tags or [])
     _ensure_tag_room(current=0, adding=len(checked_tags))
+    provider_for(kms_key_id).check_usable(kms_key_id)
     quotas.ensure_room("domains_per_account", current=Domain.objects.count(), what="the number of domains")
     try:
         with transaction.atomic():
             domain = Domain.objects.create(
-                name=name,
-                description=description,
                 kms_key_id=kms_key_id,
                 region=region,
                 client_token=client_token or None,
@@ -85,6 +85,11 @@ def domain_create(
             tags=tags,
             client_token=client_token,
         )
+    # The name can be sealed only once the domain (the key's encryption context) and its data key exist.
+    envelope.provision(domain, kms_key_id=kms_key_id, generation=domain.key_generation)
+    domain.name = name
+    domain.description = description
+    domain.save(update_fields=["name_sealed", "description_sealed"])
     Tag.objects.bulk_create(Tag(domain=domain, key=key, value=value) for key, value in checked_tags.items())
     fraudster_services.watchlist_create_default(domain=domain)
     return selectors.domain_describe(domain_id=domain.domain_id)
@@ -92,13 +97,22 @@ def domain_create(
 
 @transaction.atomic
 def domain_update(*, domain_id: str, name: str, kms_key_id: str, description: str = "") -> Domain:
-    """Replace every attribute, as UpdateDomain does: an omitted description is cleared."""
-    domain = selectors.domain_get_active(domain_id=domain_id)
+    """Replace every attribute, as UpdateDomain does: an omitted description is cleared.
+
+    A new KmsKeyId starts re-encrypting the domain's data under it (domains.rotation); repeating the call
+    with the same key after a FAILED update retries it.
+    """
+    selectors.domain_get_active(domain_id=domain_id)
+    domain = Domain.objects.select_for_update().get(domain_id=domain_id)
+    if kms_key_id != domain.kms_key_id:
+        rotation.rotation_start(domain, new_kms_key_id=kms_key_id)
+    elif domain.encryption_update_status == Domain.EncryptionUpdateStatus.FAILED:
+        rotation.rotation_retry(domain)
+    # Sealed under the newest generation, so a new key never waits on the old one for these two.
     domain.name = name
     domain.description = description
-    domain.kms_key_id = kms_key_id
     domain.updated_at = timezone.now()
-    domain.save(update_fields=["name", "description", "kms_key_id", "updated_at"])
+    domain.save(update_fields=["name_sealed", "description_sealed", "updated_at"])
     return selectors.domain_describe(domain_id=domain_id)
 
 

@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from domains.models import Domain
+from domains.sealing import Sealed, readable
 from voiceid_site.ids import new_generated_id, new_id
 
 
@@ -15,8 +16,12 @@ class Watchlist(models.Model):
     watchlist_id = models.CharField(
         "watchlist id", max_length=22, unique=True, default=new_id, editable=False
     )
-    name = models.CharField(max_length=256)
-    description = models.CharField(max_length=1024, blank=True)
+    # Free-form metadata: sealed under the domain key, like the domain's own name (spec §6).
+    name_sealed = models.BinaryField(default=b"", editable=False)
+    description_sealed = models.BinaryField(default=b"", editable=False)
+    name = Sealed("name_sealed", record_id="watchlist_id")
+    description = Sealed("description_sealed", record_id="watchlist_id")
+    sealed_with = models.PositiveIntegerField(default=1, editable=False)
     is_default = models.BooleanField("default watchlist", default=False, editable=False)
     # NULL, not "", when absent: the unique (domain, client_token) constraint must ignore missing tokens.
     client_token = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
@@ -35,7 +40,11 @@ class Watchlist(models.Model):
         indexes = [models.Index(fields=["domain", "id"], name="watchlist_domain_keyset")]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.watchlist_id})"
+        return f"{readable(self, 'name')} ({self.watchlist_id})"
+
+    @property
+    def sealing_domain(self) -> Domain:
+        return self.domain
 
 
 class Fraudster(models.Model):

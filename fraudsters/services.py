@@ -9,11 +9,14 @@ from domains import selectors as domain_selectors
 from domains.models import Domain
 from fraudsters import selectors
 from fraudsters.models import Fraudster, Watchlist, WatchlistMembership
+from jobs.erasure import fraudster_prefix, schedule_erasure
 from voiceid_site import idempotency, quotas
 from voiceid_site.exceptions import Conflict, ResourceNotFound, ValidationError
 
 DEFAULT_WATCHLIST_NAME = "default"
 DEFAULT_WATCHLIST_DESCRIPTION = "Default watchlist"
+# The StorageErasure reason recorded when a fraudster is deleted (shown in the admin).
+FRAUDSTER_DELETED_ERASURE_REASON = "fraudster deleted"
 
 
 def watchlist_create_default(*, domain: Domain) -> Watchlist:
@@ -80,7 +83,7 @@ def watchlist_update(
     if description is not None:
         watchlist.description = description
     watchlist.updated_at = timezone.now()
-    watchlist.save(update_fields=["name", "description", "updated_at"])
+    watchlist.save(update_fields=["name_sealed", "description_sealed", "updated_at"])
     return watchlist
 
 
@@ -166,6 +169,9 @@ def fraudster_disassociate(*, domain: Domain, fraudster_id: str, watchlist_id: s
 
 @transaction.atomic
 def fraudster_delete(*, domain: Domain, fraudster_id: str) -> None:
-    """Remove the fraudster from every watchlist and delete it."""
+    """Remove the fraudster from every watchlist and delete it; its stored audio goes with the next purge."""
     # Erasure is allowed on a deleted (SUSPENDED) domain too: removing a person's data is never refused.
     _locked_fraudster(domain=domain, fraudster_id=fraudster_id).delete()
+    schedule_erasure(
+        prefix=fraudster_prefix(domain.domain_id, fraudster_id), reason=FRAUDSTER_DELETED_ERASURE_REASON
+    )

@@ -7,9 +7,11 @@ from django.contrib.admin import ActionLocation
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from speakers import services
+from domains.sealing import readable
+from speakers import selectors, services
 from speakers.models import Speaker
 from voiceid_site.admin_support import ServiceModelAdmin
+from voiceid_site.ids import is_generated_id
 
 SPEAKERS_OPTED_OUT = "Opted out {count} speaker(s)."
 
@@ -18,7 +20,7 @@ SPEAKERS_OPTED_OUT = "Opted out {count} speaker(s)."
 class SpeakerAdmin(ServiceModelAdmin):
     list_display = [
         "generated_speaker_id",
-        "customer_speaker_id",
+        "customer_id",
         "status",
         "domain",
         "created_at",
@@ -26,11 +28,25 @@ class SpeakerAdmin(ServiceModelAdmin):
         "last_accessed_at",
     ]
     list_select_related = ["domain"]
-    search_fields = ["generated_speaker_id", "customer_speaker_id"]
+    # Customer ids are encrypted: an exact customer id is found through each domain's keyed index.
+    search_fields = ["generated_speaker_id"]
+    search_help_text = "An exact GeneratedSpeakerId or CustomerSpeakerId."
     list_filter = ["status", "domain"]
     actions = ["delete_selected", "opt_out"]
     fields = list_display
     readonly_fields = list_display
+
+    @admin.display(description="customer speaker id")
+    def customer_id(self, speaker: Speaker) -> str:
+        return readable(speaker, "customer_speaker_id")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Speaker], search_term: str
+    ) -> tuple[QuerySet[Speaker], bool]:
+        term = search_term.strip()
+        if not term or is_generated_id(term):
+            return super().get_search_results(request, queryset, term)
+        return queryset.filter(pk__in=selectors.speaker_ids_with_customer_id(customer_speaker_id=term)), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Speakers appear when a call or an enrollment job names them.

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from domains.models import Domain
+from domains.sealing import Sealed
 from voiceid_site.ids import new_generated_id
 
 
@@ -20,7 +21,13 @@ class Speaker(models.Model):
     generated_speaker_id = models.CharField(
         "generated speaker id", max_length=25, unique=True, default=new_generated_id, editable=False
     )
-    customer_speaker_id = models.CharField("customer speaker id", max_length=256, editable=False)
+    # The caller's own id is personal data: stored sealed under the domain key, found through a keyed hash.
+    customer_speaker_id_sealed = models.BinaryField(default=b"", editable=False)
+    customer_speaker_index = models.BinaryField(max_length=32, editable=False)
+    customer_speaker_id = Sealed(
+        "customer_speaker_id_sealed", record_id="generated_speaker_id", index="customer_speaker_index"
+    )
+    sealed_with = models.PositiveIntegerField(default=1, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -30,11 +37,19 @@ class Speaker(models.Model):
         ordering = ["pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["domain", "customer_speaker_id"], name="unique_customer_speaker_per_domain"
+                fields=["domain", "customer_speaker_index"], name="unique_customer_speaker_per_domain"
             )
         ]
-        # Keyset paging walks (domain, id): without it a big domain's pages would sort the whole domain.
-        indexes = [models.Index(fields=["domain", "id"], name="speaker_domain_keyset")]
+        indexes = [
+            # Keyset paging walks (domain, id): without it a big domain's pages would sort the whole domain.
+            models.Index(fields=["domain", "id"], name="speaker_domain_keyset"),
+            # Key rotation walks the rows still sealed under an older generation.
+            models.Index(fields=["domain", "sealed_with"], name="speaker_sealed_with"),
+        ]
 
     def __str__(self) -> str:
         return self.generated_speaker_id
+
+    @property
+    def sealing_domain(self) -> Domain:
+        return self.domain

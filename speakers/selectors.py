@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domains import envelope
 from domains.models import Domain
 from speakers.models import Speaker
 from voiceid_site.exceptions import ResourceNotFound
@@ -15,7 +16,9 @@ def speaker_find(*, domain: Domain, speaker_id: str) -> Speaker | None:
     if is_generated_id(speaker_id):
         speaker = speakers.filter(generated_speaker_id=speaker_id).first()
     else:
-        speaker = speakers.filter(customer_speaker_id=speaker_id).first()
+        # Found by keyed hash: the clear id is never stored, and the lookup stays one index probe.
+        digests = envelope.lookup_digests(domain, speaker_id)
+        speaker = speakers.filter(customer_speaker_index__in=digests).first()
     if speaker is not None:
         speaker.domain = domain  # already loaded: spare the query speaker_to_api would make
     return speaker
@@ -37,3 +40,21 @@ def speaker_list(*, domain: Domain, after: int | None, limit: int) -> Page[Speak
     for speaker in page.items:
         speaker.domain = domain  # already loaded: spare a query per row
     return page
+
+
+def speaker_ids_with_customer_id(*, customer_speaker_id: str) -> list[int]:
+    """Primary keys of the speakers with this exact CustomerSpeakerId, in any domain whose key is usable."""
+    from voiceid_site.exceptions import AccessDenied
+
+    ids: list[int] = []
+    for domain in Domain.objects.all():
+        try:
+            digests = envelope.lookup_digests(domain, customer_speaker_id)
+        except AccessDenied:
+            continue  # that domain's key is unavailable: its speakers cannot be searched
+        ids.extend(
+            Speaker.objects.filter(domain=domain, customer_speaker_index__in=digests).values_list(
+                "pk", flat=True
+            )
+        )
+    return ids

@@ -175,3 +175,14 @@ def domain(voiceid: Any) -> dict[str, Any]:
 @pytest.fixture
 def domain_model(transactional_db: None) -> Iterator[Any]:
     yield domain_services.domain_create(name="unit", kms_key_id="alias/unit", region="us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_data_key_cache() -> Iterator[None]:
+    """Unwrapped data keys are cached per process by (domain pk, generation), and rolled-back test
+    databases reuse primary keys: start and end every test with an empty cache."""
+    from domains import envelope
+
+    envelope.forget_data_keys()
+    yield
+    envelope.forget_data_keys()

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
+
+from django.conf import settings
 
 from voiceid_site.exceptions import ValidationError
 
 
 def fingerprint(request: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    # Keyed, because requests carry names and descriptions that are stored only encrypted: a plain hash
+    # would let anyone holding the database confirm a guessed name.
+    key = hashlib.sha256(b"voiceid.idempotency:" + settings.SECRET_KEY.encode()).digest()
+    payload = json.dumps(request, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 
 def ensure_same_request(*, stored: str, requested: str, client_token: str, operation: str) -> None:

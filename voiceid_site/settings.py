@@ -214,6 +214,23 @@ VOICEID_NEXT_TOKEN_MAX_AGE_SECONDS = 24 * 60 * 60
 # Request bodies: Voice ID requests are small; batch audio travels through S3, never the API.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
+# Encryption at rest (README "Encryption and retention"). Every domain's data key is wrapped by the master
+# key its KmsKeyId names: a key of the local keyring, or of AWS KMS when VOICEID_AWS_KMS is on and the id is
+# a KMS ARN. Unknown ids get a new local key only when auto-creation is on: the embedded default (no
+# DATABASE_URL) so a first run just works; off in production, where a typo must not mint a key.
+VOICEID_KMS_AUTO_CREATE = env.bool("VOICEID_KMS_AUTO_CREATE", default=not env.str("DATABASE_URL", default=""))
+VOICEID_LOCAL_MASTER_KEYS = env.str("VOICEID_LOCAL_MASTER_KEYS", default="")
+VOICEID_LOCAL_MASTER_KEYS_FILE = env.str("VOICEID_LOCAL_MASTER_KEYS_FILE", default="")
+VOICEID_AWS_KMS = env.bool("VOICEID_AWS_KMS", default=False)
+VOICEID_KMS_ENDPOINT_URL = env.str("VOICEID_KMS_ENDPOINT_URL", default="")
+# How long a process keeps an unwrapped data key: also how long a disabled key keeps working elsewhere.
+VOICEID_DATA_KEY_CACHE_SECONDS = env.int("VOICEID_DATA_KEY_CACHE_SECONDS", default=60)
+VOICEID_ROTATION_BATCH_SIZE = env.int("VOICEID_ROTATION_BATCH_SIZE", default=500)
+# Pause between re-encryption batches, to leave a busy database room for live traffic.
+VOICEID_ROTATION_PAUSE_SECONDS = env.float("VOICEID_ROTATION_PAUSE_SECONDS", default=0.0)
+# A re-encryption job silent for this long is presumed dead (worker killed) and started again.
+VOICEID_ROTATION_STALL_SECONDS = env.int("VOICEID_ROTATION_STALL_SECONDS", default=300)
+
 # Quotas (spec §8.1). Defaults sit far above AWS's: self-hosted capacity is the operator's call.
 VOICEID_QUOTAS = {
     "domains_per_account": env.int("VOICEID_QUOTA_DOMAINS", default=100),

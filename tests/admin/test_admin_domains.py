@@ -99,8 +99,9 @@ class DomainAdminTests(TestCase):
         response = self.client.post(ADD, data, follow=True)
 
         assert response.status_code == 200
-        domain = Domain.objects.get(name="Fraud desk")
-        assert (domain.description, domain.kms_key_id, domain.region) == (
+        domain = Domain.objects.latest("pk")
+        assert (domain.name, domain.description, domain.kms_key_id, domain.region) == (
+            "Fraud desk",
             "Screening",
             "alias/fraud",
             "eu-west-2",

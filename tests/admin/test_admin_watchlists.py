@@ -76,8 +76,9 @@ class WatchlistAdminTests(TestCase):
         response = self.client.post(ADD, data, follow=True)
 
         assert response.status_code == 200
-        watchlist = Watchlist.objects.get(name="Mules")
-        assert (watchlist.domain_id, watchlist.description, watchlist.is_default) == (
+        watchlist = Watchlist.objects.latest("pk")
+        assert (watchlist.name, watchlist.domain_id, watchlist.description, watchlist.is_default) == (
+            "Mules",
             self.domain.pk,
             "Money mules",
             False,
@@ -96,7 +97,7 @@ class WatchlistAdminTests(TestCase):
         [(level, text)] = messages_of(response)
         assert level == messages.ERROR
         assert "not active" in text
-        assert not Watchlist.objects.filter(name="Mules").exists()
+        assert Watchlist.objects.filter(domain=self.domain).count() == 2  # default and custom only
 
     def test_it_updates_a_watchlist_through_the_service(self) -> None:
         data = {"name": "Known fraudsters", "description": ""}
