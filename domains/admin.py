@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
@@ -17,10 +16,9 @@ from django.utils.html import format_html, format_html_join
 
 from domains import keyproviders, services
 from domains.models import DataKey, Domain, MasterKey, Tag
-from domains.sealing import readable
 from fraudsters import selectors as fraudster_selectors
 from fraudsters.models import Watchlist
-from voiceid_site.admin_support import ServiceModelAdmin, adopt
+from voiceid_site.admin_support import SealedNameAdminMixin, ServiceModelAdmin, adopt, sealed_name_form
 
 # The region an admin-created domain gets unless changed on the add form; the API takes it from the
 # request's SigV4 scope instead.
@@ -35,23 +33,6 @@ DOMAINS_SUSPENDED = "Suspended {count} {items}: they accept no new data and are 
 _EDITABLE = ["name", "description", "kms_key_id"]
 
 
-class DomainForm(ModelForm):
-    """Name and description are sealed attributes, not columns: the form carries them itself."""
-
-    name = forms.CharField(max_length=256)
-    description = forms.CharField(max_length=1024, required=False, widget=forms.Textarea(attrs={"rows": 3}))
-
-    class Meta:
-        model = Domain
-        fields = ["kms_key_id", "region"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
-            self.initial.setdefault("name", readable(self.instance, "name"))
-            self.initial.setdefault("description", readable(self.instance, "description"))
-
-
 class TagInline(admin.TabularInline):
     model = Tag
     fields = ["key", "value"]
@@ -59,8 +40,8 @@ class TagInline(admin.TabularInline):
 
 
 @admin.register(Domain)
-class DomainAdmin(ServiceModelAdmin):
-    form = DomainForm
+class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
+    form = sealed_name_form(Domain, ["kms_key_id", "region"])
     list_display = [
         "display_name",
         "domain_id",
@@ -135,21 +116,6 @@ class DomainAdmin(ServiceModelAdmin):
     @admin.display(description="ARN")
     def arn(self, domain: Domain) -> str:
         return domain.arn
-
-    @admin.display(description="name")
-    def display_name(self, domain: Domain) -> str:
-        return readable(domain, "name")
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Domain], search_term: str
-    ) -> tuple[QuerySet[Domain], bool]:
-        found, duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().casefold()
-        if not term:
-            return found, duplicates
-        # Names are encrypted; domains are few (a quota of 100), so decrypt and match here.
-        named = [domain.pk for domain in queryset if term in readable(domain, "name").casefold()]
-        return found | queryset.filter(pk__in=named), duplicates
 
     # Writes.
 

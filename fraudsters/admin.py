@@ -4,40 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 
-from domains.sealing import readable
 from fraudsters import selectors, services
 from fraudsters.models import Fraudster, Watchlist
-from voiceid_site.admin_support import ServiceModelAdmin, adopt
+from voiceid_site.admin_support import SealedNameAdminMixin, ServiceModelAdmin, adopt, sealed_name_form
 
 FRAUDSTERS_COME_FROM_JOBS = "Fraudsters are added by fraudster registration jobs, not here."
 
 
-class WatchlistForm(ModelForm):
-    """Name and description are sealed attributes, not columns: the form carries them itself."""
-
-    name = forms.CharField(max_length=256)
-    description = forms.CharField(max_length=1024, required=False, widget=forms.Textarea(attrs={"rows": 3}))
-
-    class Meta:
-        model = Watchlist
-        fields = ["domain"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
-            self.initial.setdefault("name", readable(self.instance, "name"))
-            self.initial.setdefault("description", readable(self.instance, "description"))
-
-
 @admin.register(Watchlist)
-class WatchlistAdmin(ServiceModelAdmin):
-    form = WatchlistForm
+class WatchlistAdmin(SealedNameAdminMixin, ServiceModelAdmin):
+    form = sealed_name_form(Watchlist, ["domain"])
     list_display = ["display_name", "watchlist_id", "domain", "is_default", "created_at", "updated_at"]
     list_select_related = ["domain"]
     search_fields = ["watchlist_id", "domain__domain_id"]  # and the name: see get_search_results
@@ -67,20 +48,8 @@ class WatchlistAdmin(ServiceModelAdmin):
             "request_fingerprint",
         ]
 
-    @admin.display(description="name")
-    def display_name(self, watchlist: Watchlist) -> str:
-        return readable(watchlist, "name")
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Watchlist], search_term: str
-    ) -> tuple[QuerySet[Watchlist], bool]:
-        found, duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().casefold()
-        if not term:
-            return found, duplicates
-        # Names are encrypted; watchlists are few (a quota of 100 per domain), so decrypt and match here.
-        named = [w.pk for w in queryset.select_related("domain") if term in readable(w, "name").casefold()]
-        return found | queryset.filter(pk__in=named), duplicates
+    def sealed_queryset(self, queryset: QuerySet[Watchlist]) -> QuerySet[Watchlist]:
+        return queryset.select_related("domain")  # names are sealed under their domain's key
 
     def get_readonly_fields(self, request: HttpRequest, obj: Watchlist | None = None) -> list[str]:
         # A watchlist never moves to another domain.

@@ -133,3 +133,59 @@ class ServiceModelAdmin(admin.ModelAdmin):
             )
             self.message_user(request, message, messages.SUCCESS)
         return None
+
+
+class SealedNameAdminMixin:
+    """Admin pieces for models whose `name` and `description` are sealed (domains, watchlists).
+
+    The list shows the decrypted name (or a placeholder when the key is unavailable), and search matches
+    names by decrypting them here: the database holds only ciphertext, and these tables are small (quotas of
+    100 domains and 100 watchlists per domain).
+    """
+
+    @admin.display(description="name")
+    def display_name(self, obj: Model) -> str:
+        from domains.sealing import readable
+
+        return readable(obj, "name")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        from domains.sealing import readable
+
+        found, duplicates = super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+        term = search_term.strip().casefold()
+        if not term:
+            return found, duplicates
+        named = [obj.pk for obj in self.sealed_queryset(queryset) if term in readable(obj, "name").casefold()]
+        return found | queryset.filter(pk__in=named), duplicates
+
+    def sealed_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset
+
+
+def sealed_name_form(model: type[Model], model_fields: list[str]) -> type[Any]:
+    """A ModelForm carrying `name` and `description`, which are sealed attributes rather than columns."""
+    from django import forms
+
+    from domains.sealing import readable
+
+    class SealedNameForm(forms.ModelForm):
+        name = forms.CharField(max_length=256)
+        description = forms.CharField(
+            max_length=1024, required=False, widget=forms.Textarea(attrs={"rows": 3})
+        )
+
+        class Meta:
+            fields = model_fields
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if self.instance.pk is not None:
+                self.initial.setdefault("name", readable(self.instance, "name"))
+                self.initial.setdefault("description", readable(self.instance, "description"))
+
+    SealedNameForm.Meta.model = model
+    SealedNameForm.__name__ = f"{model.__name__}Form"
+    return SealedNameForm
