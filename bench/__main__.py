@@ -1,4 +1,4 @@
-"""`python -m bench [--sizes 1000] [--databases sqlite,postgresql] …`: see `python -m bench --help`."""
+"""`python -m bench [--only api,sweepers,crypto] [--databases sqlite,postgresql] …`: see `--help`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The runner: for each database, seed each domain size, serve it with gunicorn, load it, then report."""
+"""The runner: each group of benchmarks in turn, each writing its own section of docs/benchmarks.md.
+
+api: for each database, seed each domain size, serve it with gunicorn, load it (this module).
+sweepers: the retention sweepers over big domains (bench/sweeps.py).
+crypto: what envelope encryption adds to each voiceprint read (bench/crypto_steps.py), on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +16,26 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import load, report
+from bench import load, report, sweeps
+from bench.console import say, wait_quiet
 from bench.prepare import PAGE_SIZE
-from bench.results import SCENARIOS, BackendRun, LoadResult, Run, SizeRun
+from bench.results import SCENARIOS, BackendRun, CryptoRun, LoadResult, Run, SizeRun, SweepRun
 from bench.server import THREADS, WORKERS, Server
+from bench.sweep_steps import PURGE_FILE_BYTES
 from bench.targets import ROOT, Skipped, Target, postgresql_target, prepare, sqlite_target
 
 DEFAULT_SIZES = [1_000, 1_000_000]
+DEFAULT_SWEEP_SIZES = [100_000, 1_000_000]
 DEFAULT_CONNECTIONS = [1, 4]
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
+GROUPS = ("api", "sweepers", "crypto")
 HOST = "127.0.0.1"
-_QUIET_CORES = 0.3  # background CPU below this counts as an idle machine
 
 
 def _int_list(text: str) -> list[int]:
@@ -39,29 +48,84 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _name_list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = sorted(set(names) - set(allowed))
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated choice of {', '.join(allowed)}, got {text!r}"
+            )
+        return [name for name in allowed if name in names]  # in run order, once each
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Requests per second and p50/p99 latency of DescribeSpeaker and ListSpeakers "
-        "(first, deep and last page) on SQLite and PostgreSQL, written to docs/benchmarks.md.",
+        description="Benchmarks written to docs/benchmarks.md, one section per group. api: requests per "
+        "second and p50/p99 latency of DescribeSpeaker and ListSpeakers (first, deep and last page). "
+        "sweepers: wall time, peak memory and longest transaction of the retention sweepers over big "
+        "domains. crypto: microseconds envelope encryption adds to each voiceprint read and write. api and "
+        "sweepers run on SQLite and PostgreSQL, crypto on SQLite.",
     )
     parser.add_argument(
+        "--only",
+        type=_name_list(GROUPS),
+        default=list(GROUPS),
+        help=f"comma-separated groups to run: {', '.join(GROUPS)} (all)",
+    )
+    parser.add_argument(
+        "--databases",
+        type=_name_list(("sqlite", "postgresql")),
+        default=["sqlite", "postgresql"],
+        help="comma-separated: sqlite, postgresql (both)",
+    )
+    api = parser.add_argument_group("api")
+    api.add_argument(
         "--sizes", type=_int_list, default=DEFAULT_SIZES, help="speakers per domain (1000,1000000)"
     )
-    parser.add_argument(
-        "--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql (both)"
-    )
-    parser.add_argument(
+    api.add_argument(
         "--connections", type=_int_list, default=DEFAULT_CONNECTIONS, help="concurrent clients per run (1,4)"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every scenario (3)")
-    parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per round (4)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each round (1)")
+    api.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every scenario (3)")
+    api.add_argument("--duration", type=float, default=4.0, help="measured seconds per round (4)")
+    api.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each round (1)")
+    sweepers = parser.add_argument_group("sweepers")
+    sweepers.add_argument(
+        "--sweep-sizes",
+        type=_int_list,
+        default=DEFAULT_SWEEP_SIZES,
+        help="speakers in the swept domain (100000,1000000)",
+    )
+    sweepers.add_argument(
+        "--erasures",
+        type=int,
+        default=1000,
+        help="pending storage erasures the purge sweeper works through; 0 leaves it out (1000)",
+    )
+    sweepers.add_argument("--files-per-erasure", type=int, default=3, help="small files under each (3)")
+    sweepers.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="also report the Python heap's peak (tracemalloc); makes the sweeps 1.5-3x slower",
+    )
+    crypto = parser.add_argument_group("crypto")
+    crypto.add_argument(
+        "--crypto-reads", type=int, default=20_000, help="timed calls per cached operation (20000)"
+    )
+    crypto.add_argument(
+        "--crypto-cold-reads",
+        type=int,
+        default=500,
+        help="timed first reads, each after forgetting the data keys (500)",
+    )
     parser.add_argument(
         "--quiet-wait",
         type=float,
         default=60.0,
-        help="seconds to wait, before each domain size, for other processes to free the CPU (60)",
+        help="seconds to wait, before each measurement, for other processes to free the CPU (60)",
     )
     parser.add_argument(
         "--postgres",
@@ -78,10 +142,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-report", action="store_true", help="measure and print, leave the report alone")
     parser.add_argument("--keep", action="store_true", help="keep the seeded databases afterwards")
     return parser
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 def _machine() -> dict[str, str]:
@@ -116,25 +176,6 @@ def _machine() -> dict[str, str]:
         "gunicorn": gunicorn.__version__,
         "sqlite": sqlite3.sqlite_version,
     }
-
-
-def _busy_cores(seconds: float = 1.0) -> float | None:
-    """Cores kept busy by other processes over `seconds`, while the bench itself is idle: anything well
-    above zero (a test suite, a build) makes this run's numbers lower than the machine can do."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
-        return sum(fields[:8]) - idle, sum(fields[:8])
-
-    try:
-        busy_from, total_from = sample()
-        time.sleep(seconds)
-        busy_to, total_to = sample()
-    except (OSError, ValueError, IndexError):
-        return None  # not Linux
-    total = total_to - total_from
-    return (busy_to - busy_from) / total * (os.cpu_count() or 1) if total else 0.0
 
 
 def _pages(seeded: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -190,23 +231,10 @@ def _check_answers(port: int, requests: dict[str, list[load.SignedRequest]], see
             raise load.BadResponse(f"{key} {'lacks' if page['more'] else 'has'} a NextToken")
 
 
-def _wait_quiet(limit_seconds: float) -> float | None:
-    """Wait (up to a limit) for other processes to leave the CPU alone; the background load measured last."""
-    deadline = time.monotonic() + limit_seconds
-    busy = _busy_cores()
-    while busy is not None and busy > _QUIET_CORES and time.monotonic() < deadline:
-        _say(f"    other processes keep {busy:.1f} cores busy; waiting for the machine to quieten …")
-        time.sleep(2)
-        busy = _busy_cores()
-    if busy is not None and busy > _QUIET_CORES:
-        _say(f"    warning: measuring anyway with {busy:.1f} cores busy elsewhere; numbers will be low")
-    return busy
-
-
 def _run_size(
     target: Target, env: dict[str, str], credentials: dict[str, Any], size: int, args: argparse.Namespace
 ) -> SizeRun:
-    _say(f"  seeding a domain of {size:,} speakers …")
+    say(f"  seeding a domain of {size:,} speakers …")
     seeded = prepare(env, "seed", "--size", str(size))
     pages = _pages(seeded)
     run = SizeRun(
@@ -222,7 +250,7 @@ def _run_size(
     with Server(env, target.var_dir / "gunicorn.log") as server:
         host = f"{HOST}:{server.port}"
         _check_answers(server.port, _scenario_requests(seeded, credentials, host), seeded)
-        run.background_cores = _wait_quiet(args.quiet_wait)
+        run.background_cores = wait_quiet(args.quiet_wait)
         # Rounds interleave the scenarios, so a burst of outside load hits them all alike instead of
         # making one scenario look slow.
         for round_number in range(1, args.rounds + 1):
@@ -249,7 +277,7 @@ def _run_size(
                         if cpu
                         else "CPU not measured"
                     )
-                    _say(
+                    say(
                         f"    round {round_number}  {label:<24} {size:>9,}  {connections} conn: "
                         f"{sample.rps:6.0f} req/s  p50 {load.percentile(sample.latencies, 0.5) * 1000:6.1f} ms  "
                         f"p99 {load.percentile(sample.latencies, 0.99) * 1000:6.1f} ms  ({usage})"
@@ -262,13 +290,13 @@ def _run_size(
 
 def _run_backend(target: Target, args: argparse.Namespace) -> BackendRun:
     backend = BackendRun(key=target.key, title=target.title)
-    _say(f"{target.title}:")
+    say(f"{target.title}:")
     try:
         target.check_reachable()
         target.reset()
     except Skipped as reason:
         backend.skipped = str(reason)
-        _say(f"  skipped: {reason}")
+        say(f"  skipped: {reason}")
         return backend
     # One key per database: the server needs it to open the sealed access-key secret and to sign NextTokens.
     env = target.env(secret_key=secrets.token_urlsafe(48))
@@ -288,22 +316,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    chosen = [name.strip() for name in args.databases.split(",") if name.strip()]
-    unknown = set(chosen) - {"sqlite", "postgresql"}
-    if unknown:
-        _parser().error(f"unknown database(s): {', '.join(sorted(unknown))}")
-    signal.signal(signal.SIGTERM, _interrupt)
-    bench_dir: Path = args.bench_dir.resolve()
-    targets = {"sqlite": sqlite_target(bench_dir), "postgresql": postgresql_target(bench_dir, args.postgres)}
-
+def _run_api(targets: list[Target], args: argparse.Namespace) -> tuple[Run, str]:
     started_at, started = datetime.now(UTC), time.monotonic()
-    try:
-        backends = [_run_backend(targets[name], args) for name in chosen]
-    except KeyboardInterrupt:
-        _say("interrupted: servers stopped, bench databases removed; the report was left unchanged.")
-        return 130
+    backends = [_run_backend(target, args) for target in targets]
     run = Run(
         started_at=started_at,
         seconds=time.monotonic() - started,
@@ -315,13 +330,92 @@ def main(argv: list[str] | None = None) -> int:
         backends=backends,
         machine=_machine(),
     )
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    (bench_dir / "results.json").write_text(json.dumps(dataclasses.asdict(run), default=str, indent=2))
-    _say(f"done in {run.seconds / 60:.1f} min; raw results in {bench_dir / 'results.json'}")
-    if not args.no_report:
-        report.write(args.output, report.render(run, workers=WORKERS, threads=THREADS))
-        _say(f"updated {args.output}")
-    return 0 if any(backend.sizes for backend in backends) else 1
+    return run, report.render(run, workers=WORKERS, threads=THREADS)
+
+
+def _run_sweepers(targets: list[Target], args: argparse.Namespace) -> tuple[SweepRun, str]:
+    started_at, started = datetime.now(UTC), time.monotonic()
+    backends = [sweeps.run_backend(target, args) for target in targets]
+    run = SweepRun(
+        started_at=started_at,
+        seconds=time.monotonic() - started,
+        sizes=args.sweep_sizes,
+        erasures=args.erasures,
+        files_per_erasure=args.files_per_erasure,
+        file_bytes=PURGE_FILE_BYTES,
+        trace_memory=args.trace_memory,
+        backends=backends,
+        machine=_machine(),
+    )
+    return run, report.render_sweepers(run)
+
+
+def _run_crypto(target: Target, args: argparse.Namespace) -> tuple[CryptoRun, str]:
+    """One SQLite database: the cipher's cost does not depend on it, and a cold read queries it twice."""
+    started_at, started = datetime.now(UTC), time.monotonic()
+    say(f"{target.title}:")
+    target.reset()
+    env = target.env(secret_key=secrets.token_urlsafe(48))
+    try:
+        version = prepare(env, "setup")["version"]
+        background = wait_quiet(args.quiet_wait)
+        measured = prepare(
+            env, "crypto", "--reads", str(args.crypto_reads), "--cold-reads", str(args.crypto_cold_reads)
+        )
+    finally:
+        if not args.keep:
+            target.teardown()
+    run = CryptoRun(
+        started_at=started_at,
+        seconds=time.monotonic() - started,
+        reads=args.crypto_reads,
+        cold_reads=args.crypto_cold_reads,
+        version=version,
+        cache_seconds=measured["cache_seconds"],
+        timer_p50_us=measured["timer_p50_us"],
+        sealed_overhead_bytes=measured["sealed_overhead_bytes"],
+        rows=measured["rows"],
+        machine=_machine(),
+        background_cores=background,
+    )
+    return run, report.render_crypto(run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    bench_dir: Path = args.bench_dir.resolve()
+    targets = {"sqlite": sqlite_target(bench_dir), "postgresql": postgresql_target(bench_dir, args.postgres)}
+    chosen = [targets[name] for name in args.databases]
+    groups: dict[str, Callable[[], tuple[Any, str]]] = {
+        "api": lambda: _run_api(chosen, args),
+        "sweepers": lambda: _run_sweepers(chosen, args),
+        "crypto": lambda: _run_crypto(targets["sqlite"], args),
+    }
+    started = time.monotonic()
+    measured_any = False
+    for group in args.only:
+        say(f"== {group} ==")
+        try:
+            run, section = groups[group]()
+        except KeyboardInterrupt:
+            say(
+                f"interrupted: bench databases removed; the {group} section of the report was left unchanged."
+            )
+            return 130
+        raw = bench_dir / f"results-{group}.json"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps(dataclasses.asdict(run), default=str, indent=2))
+        say(f"{group} done in {run.seconds / 60:.1f} min; raw results in {raw}")
+        backends = getattr(run, "backends", None)
+        if backends is not None and not any(backend.sizes for backend in backends):
+            continue  # every database skipped: keep the last real numbers
+        measured_any = True
+        if not args.no_report:
+            report.write(args.output, section, name=f"{group}-bench")
+            say(f"updated the {group} section of {args.output}")
+    say(f"all done in {(time.monotonic() - started) / 60:.1f} min")
+    return 0 if measured_any else 1
 
 
 if __name__ == "__main__":

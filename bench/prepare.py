@@ -2,7 +2,8 @@
 
 It runs in its own process because settings are read once from the environment: the runner switches
 between SQLite and PostgreSQL by starting this (and gunicorn) with a different DATABASE_URL. Each command
-prints one `BENCH-RESULT {json}` line for the runner; anything else on stdout is ignored.
+prints one `BENCH-RESULT {json}` line for the runner; anything else on stdout is ignored. The sweeper and
+encryption groups' steps live in bench/sweep_steps.py and bench/crypto_steps.py and run through `main` here.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import statistics
 import string
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from itertools import batched
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import django
@@ -38,8 +40,23 @@ _PROBE_MIN = 5
 _PROBE_WARMUP_SECONDS = 1.0
 _PROBE_SECONDS = 3.0
 LAST_PAGE_ROWS = PAGE_SIZE // 2  # what the final page of a domain holds in the last-page scenarios
-# Model fields the bulk load fills; the id comes from the table, last_accessed_at stays NULL.
-_COLUMNS = ("generated_speaker_id", "customer_speaker_id", "status", "created_at", "updated_at", "domain")
+# Model fields the bulk load fills, in the order of SealedRow plus the constant ones; the id comes from the
+# table. The customer id is stored only sealed, with its keyed hash for lookups, as the model does.
+_COLUMNS = (
+    "generated_speaker_id",
+    "customer_speaker_id_sealed",
+    "customer_speaker_index",
+    "last_accessed_at",
+    "sealed_with",
+    "status",
+    "created_at",
+    "updated_at",
+    "domain",
+)
+# (GeneratedSpeakerId, CustomerSpeakerId, last_accessed_at): a speaker as the bulk load is given it.
+SpeakerRow = tuple[str, str, datetime | None]
+# (GeneratedSpeakerId, sealed customer id, customer id index, last_accessed_at): as the bulk load writes it.
+SealedRow = tuple[str, bytes, bytes, datetime | None]
 
 
 def _emit(result: dict[str, Any]) -> None:
@@ -72,7 +89,7 @@ def setup() -> dict[str, Any]:
     return {"access_key_id": access_key.access_key_id, "secret_access_key": secret, "version": version}
 
 
-def _speaker_rows(size: int, rng: random.Random) -> Iterator[tuple[str, str]]:
+def speaker_rows(size: int, rng: random.Random) -> Iterator[tuple[str, str]]:
     """(GeneratedSpeakerId, CustomerSpeakerId) pairs in the shapes the API produces.
 
     A seeded Random instead of voiceid_site.ids: `secrets` costs ~20 s per million ids and uniqueness only
@@ -82,7 +99,35 @@ def _speaker_rows(size: int, rng: random.Random) -> Iterator[tuple[str, str]]:
         yield "id#" + "".join(rng.choices(_ALPHABET, k=22)), f"bench-caller-{index:09d}"
 
 
-def _insert_sqlite(rows: Iterator[tuple[str, str]], *, domain_pk: int, now: datetime) -> None:
+def _sealed(domain: Domain, rows: Iterable[SpeakerRow]) -> Iterator[SealedRow]:
+    """Each row's customer id sealed and indexed exactly as assigning `Speaker.customer_speaker_id` does
+    (~10 µs a row), so the API and the sweepers read rows they could have written themselves."""
+    from domains import envelope
+    from domains.sealing import Sealed
+    from speakers.models import Speaker
+
+    attribute = Speaker.customer_speaker_id
+    assert isinstance(attribute, Sealed)
+    # The descriptor builds the encryption context from the model's label and the record's id; a stand-in
+    # record lets it do so without constructing a model instance per row.
+    record = SimpleNamespace(_meta=Speaker._meta, generated_speaker_id="")
+    # Named, not left to seal_text: by default it reads the domain's current generation afresh for every
+    # value (a query per row), which guards against a concurrent key update that a bench cannot have.
+    generation = domain.key_generation
+    for generated_id, customer_id, last_accessed_at in rows:
+        record.generated_speaker_id = generated_id
+        sealed = envelope.seal_text(
+            domain, customer_id, context=attribute.context(record), generation=generation
+        )
+        yield (
+            generated_id,
+            sealed,
+            envelope.index_digest(domain, customer_id, generation=generation),
+            last_accessed_at,
+        )
+
+
+def _insert_sqlite(rows: Iterator[SealedRow], *, domain: Domain, created_at: datetime) -> None:
     from django.db import connection, transaction
 
     from speakers.models import Speaker
@@ -93,38 +138,78 @@ def _insert_sqlite(rows: Iterator[tuple[str, str]], *, domain_pk: int, now: date
         f'INSERT INTO "{meta.db_table}" ({", ".join(f'"{c}"' for c in columns)}) '
         f"VALUES ({', '.join('?' * len(columns))})"
     )
-    stamp = connection.ops.adapt_datetimefield_value(now)
+    adapt = connection.ops.adapt_datetimefield_value
+    stamp = adapt(created_at)
+    constant = (domain.key_generation, "ENROLLED", stamp, stamp, domain.pk)
     connection.ensure_connection()
     raw = connection.connection  # the sqlite3 connection: executemany without Django's per-row wrapping
     raw.execute("PRAGMA cache_size = -262144")  # 256 MiB, so random-order id index inserts stay in memory
     for batch in batched(rows, _SQLITE_BATCH):
         with transaction.atomic():
-            raw.executemany(sql, [(g, c, "ENROLLED", stamp, stamp, domain_pk) for g, c in batch])
+            raw.executemany(sql, [(g, s, i, adapt(a), *constant) for g, s, i, a in batch])
     with connection.cursor() as cursor:
         # Fold the WAL into the main file so the server does not start by replaying ~hundreds of MiB.
         cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def _insert_postgresql(rows: Iterator[tuple[str, str]], *, domain_pk: int, now: datetime) -> None:
+def _insert_postgresql(rows: Iterator[SealedRow], *, domain: Domain, created_at: datetime) -> None:
     from django.db import connection, transaction
 
     from speakers.models import Speaker
 
     meta = Speaker._meta
     columns = ", ".join(f'"{meta.get_field(name).column}"' for name in _COLUMNS)
-    stamp = now.isoformat()
+    stamp = created_at.isoformat()
+    constant = f"{domain.key_generation}\tENROLLED\t{stamp}\t{stamp}\t{domain.pk}\n"
     connection.ensure_connection()
     with (
         transaction.atomic(),
         connection.connection.cursor() as cursor,
         cursor.copy(f'COPY "{meta.db_table}" ({columns}) FROM STDIN') as copy,
     ):
-        # Text lines built by hand: ids and customer ids never hold tabs, newlines or backslashes.
+        # Text lines built by hand: ids never hold tabs, newlines or backslashes; bytea goes in hex, whose
+        # leading backslash COPY's text format wants doubled; \N is NULL.
         for batch in batched(rows, _COPY_CHUNK):
-            copy.write("".join(f"{g}\t{c}\tENROLLED\t{stamp}\t{stamp}\t{domain_pk}\n" for g, c in batch))
+            copy.write(
+                "".join(
+                    f"{g}\t\\\\x{s.hex()}\t\\\\x{i.hex()}\t{a.isoformat() if a else '\\N'}\t{constant}"
+                    for g, s, i, a in batch
+                )
+            )
     with connection.cursor() as cursor:
         # What autovacuum would do shortly after a bulk load: planner statistics and the visibility map.
         cursor.execute(f'VACUUM ANALYZE "{meta.db_table}"')
+
+
+def load_speakers(domain: Domain, rows: Iterable[SpeakerRow], *, created_at: datetime) -> None:
+    """Bulk-load ENROLLED speakers into `domain`, far faster than the services could, and count them."""
+    from django.db import connection
+    from django.db.models import F
+
+    from domains.models import Domain
+
+    counted = 0
+
+    def counting() -> Iterator[SpeakerRow]:
+        nonlocal counted
+        for row in rows:
+            counted += 1
+            yield row
+
+    domain.refresh_from_db(fields=["key_generation"])  # what the rows are sealed under, and say so
+    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_sqlite
+    insert(_sealed(domain, counting()), domain=domain, created_at=created_at)
+    # The services keep speaker_count for the quota check; a bulk load must keep it true as well.
+    Domain.objects.filter(pk=domain.pk).update(speaker_count=F("speaker_count") + counted)
+
+
+def check_readable(domain: Domain, generated_id: str, customer_id: str) -> None:
+    """Fail the bench at once, not half-way through a measurement, if a loaded row does not open."""
+    from speakers.models import Speaker
+
+    speaker = Speaker.objects.get(domain=domain, generated_speaker_id=generated_id)
+    if speaker.customer_speaker_id != customer_id:
+        raise RuntimeError(f"{generated_id} opened as {speaker.customer_speaker_id!r}, not {customer_id!r}")
 
 
 def _timed(call: Callable[[], object]) -> dict[str, float]:
@@ -149,7 +234,6 @@ def _timed(call: Callable[[], object]) -> dict[str, float]:
 
 def seed(size: int) -> dict[str, Any]:
     """A new domain holding `size` ENROLLED speakers, plus everything the runner needs to query it."""
-    from django.db import connection
     from django.utils import timezone
 
     from domains import selectors as domain_selectors
@@ -164,17 +248,19 @@ def seed(size: int) -> dict[str, Any]:
     sample_at = {round(k * (size - 1) / (DESCRIBE_SAMPLE - 1)) for k in range(DESCRIBE_SAMPLE)}
     sampled: list[str] = []
 
-    def rows() -> Iterator[tuple[str, str]]:
-        for index, row in enumerate(_speaker_rows(size, rng)):
-            if index in sample_at:
-                sampled.append(row[0])
-            yield row
+    first_customer_id = ""
 
-    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_sqlite
-    insert(rows(), domain_pk=domain.pk, now=timezone.now())
-    # The services keep speaker_count for the quota check; a bulk load must keep it true as well.
-    Domain.objects.filter(pk=domain.pk).update(speaker_count=size)
+    def rows() -> Iterator[SpeakerRow]:
+        nonlocal first_customer_id
+        for index, (generated_id, customer_id) in enumerate(speaker_rows(size, rng)):
+            if index in sample_at:
+                sampled.append(generated_id)
+                first_customer_id = first_customer_id or customer_id
+            yield generated_id, customer_id, None  # never accessed
+
+    load_speakers(domain, rows(), created_at=timezone.now())
     seed_seconds = time.monotonic() - started
+    check_readable(domain, sampled[0], first_customer_id)
     _log(f"seeded {size:,} speakers in {seed_seconds:.1f} s")
 
     domain = domain_selectors.domain_get(domain_id=domain.domain_id)
@@ -186,9 +272,10 @@ def seed(size: int) -> dict[str, Any]:
         "last_page": _page(domain, size, skip=max(0, size - LAST_PAGE_ROWS)),
     }
     # The domains seeded before this one now share the table with it: their pages may cost more when
-    # the database walks this domain's rows to fill them (see the report).
+    # the database walks this domain's rows to fill them (see the report). The bench database holds only
+    # the bench's domains (and their names are sealed, so they could not be filtered on anyway).
     neighbours = []
-    for other in Domain.objects.exclude(pk=domain.pk).filter(name__startswith="bench-").order_by("pk"):
+    for other in Domain.objects.exclude(pk=domain.pk).order_by("pk"):
         other_size = Speaker.objects.filter(domain=other).count()
         neighbours.append(
             {
@@ -248,10 +335,33 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("setup")
     seed_parser = commands.add_parser("seed")
     seed_parser.add_argument("--size", type=int, required=True)
+    sweep_seed = commands.add_parser("sweep-seed")
+    sweep_seed.add_argument("--size", type=int, required=True)
+    purge_seed = commands.add_parser("purge-seed")
+    purge_seed.add_argument("--erasures", type=int, required=True)
+    purge_seed.add_argument("--files", type=int, required=True)
+    sweep = commands.add_parser("sweep")
+    sweep.add_argument("--scenario", choices=["expire", "expire_idle", "erase", "purge"], required=True)
+    sweep.add_argument("--domain-id")
+    sweep.add_argument("--trace", action="store_true", help="also trace Python allocations (slower)")
+    crypto = commands.add_parser("crypto")
+    crypto.add_argument("--reads", type=int, required=True)
+    crypto.add_argument("--cold-reads", type=int, required=True)
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceid_site.settings")
     django.setup()
-    _emit(setup() if args.command == "setup" else seed(args.size))
+    # Imported here: they import this module's bulk load, and need Django set up to be of use.
+    from bench import crypto_steps, sweep_steps
+
+    steps: dict[str, Callable[[], dict[str, Any]]] = {
+        "setup": setup,
+        "seed": lambda: seed(args.size),
+        "sweep-seed": lambda: sweep_steps.seed_sweep(args.size),
+        "purge-seed": lambda: sweep_steps.seed_erasures(args.erasures, args.files),
+        "sweep": lambda: sweep_steps.measure_sweep(args.scenario, domain_id=args.domain_id, trace=args.trace),
+        "crypto": lambda: crypto_steps.measure_crypto(args.reads, args.cold_reads),
+    }
+    _emit(steps[args.command]())
     return 0
 
 

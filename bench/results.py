@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bench.load import LoadSample, percentile
 
@@ -99,3 +100,105 @@ class Run:
     duration_seconds: float
     backends: list[BackendRun]
     machine: dict[str, str]
+
+
+# The sweeper group (bench/sweeps.py): scenario key → the label the report shows, in report order.
+SWEEP_SCENARIOS = {
+    "expire": "Expire: half the speakers idle > expiry period",
+    "expire_idle": "Expire again: nothing due (the daily run)",
+    "erase": "Erase a SUSPENDED domain holding them all",
+}
+
+
+@dataclass(frozen=True)
+class SweepMeasurement:
+    """One sweeper run, in a process of its own."""
+
+    scenario: str
+    counts: dict[str, int]
+    seconds: float
+    rows_before: int  # speakers in the table when the run began
+    batch_size: int
+    rss_baseline_mib: float  # the process's RSS high-water mark just before the sweep
+    rss_peak_mib: float  # … and just after it
+    traced_peak_mib: float | None  # Python allocations' peak during the sweep (--trace-memory only)
+    transactions: int
+    transaction_p50_ms: float
+    transaction_max_ms: float  # the longest any batch held its locks
+    statements: int
+    statement_max_ms: float
+    statement_max_verb: str  # SELECT, UPDATE, DELETE …
+    statement_max_in_transaction: bool
+    background_cores: float | None = None
+
+    @property
+    def rss_growth_mib(self) -> float:
+        return self.rss_peak_mib - self.rss_baseline_mib
+
+    @classmethod
+    def of(cls, measured: dict[str, Any], background_cores: float | None) -> SweepMeasurement:
+        traced = measured["traced_peak_bytes"]
+        return cls(
+            scenario=measured["scenario"],
+            counts=measured["counts"],
+            seconds=measured["seconds"],
+            rows_before=measured["rows_before"],
+            batch_size=measured["batch_size"],
+            rss_baseline_mib=measured["rss_baseline_kib"] / 1024,
+            rss_peak_mib=measured["rss_peak_kib"] / 1024,
+            traced_peak_mib=None if traced is None else traced / 2**20,
+            transactions=measured["transactions"]["count"],
+            transaction_p50_ms=measured["transactions"]["p50_ms"],
+            transaction_max_ms=measured["transactions"]["max_ms"],
+            statements=measured["statements"]["count"],
+            statement_max_ms=measured["statements"]["max_ms"],
+            statement_max_verb=measured["longest_statement"]["verb"],
+            statement_max_in_transaction=measured["longest_statement"]["in_transaction"],
+            background_cores=background_cores,
+        )
+
+
+@dataclass
+class SweepSize:
+    size: int
+    seed_seconds: float
+    due: int  # speakers past the expiry period
+    measurements: dict[str, SweepMeasurement] = field(default_factory=dict)  # scenario key → run
+
+
+@dataclass
+class SweepBackend:
+    key: str
+    title: str
+    version: str | None = None
+    skipped: str | None = None
+    sizes: list[SweepSize] = field(default_factory=list)
+    purge: SweepMeasurement | None = None
+
+
+@dataclass
+class SweepRun:
+    started_at: datetime
+    seconds: float
+    sizes: list[int]
+    erasures: int
+    files_per_erasure: int
+    file_bytes: int
+    trace_memory: bool
+    backends: list[SweepBackend]
+    machine: dict[str, str]
+
+
+@dataclass
+class CryptoRun:
+    started_at: datetime
+    seconds: float
+    reads: int
+    cold_reads: int
+    version: str
+    cache_seconds: int
+    timer_p50_us: float
+    sealed_overhead_bytes: int
+    rows: list[dict[str, Any]]  # label, bytes, kind, count, p50_us, p99_us, mean_us
+    machine: dict[str, str]
+    background_cores: float | None = None  # CPU other processes kept busy just before, in cores

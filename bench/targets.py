@@ -49,6 +49,9 @@ class Target:
             # a benchmark of the terminal, not of voiceid.
             LOG_LEVEL="WARNING",
             VOICEID_VAR_DIR=str(self.var_dir),
+            # Bench domains name a throwaway KmsKeyId: the local keyring creates it on first use. This is off
+            # by default whenever DATABASE_URL is set, so PostgreSQL needs it said.
+            VOICEID_KMS_AUTO_CREATE="true",
             PYTHONUNBUFFERED="1",
         )
         if self.database_url:
