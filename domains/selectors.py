@@ -39,9 +39,13 @@ def domain_describe(*, domain_id: str) -> Domain:
     return _domain_or_404(_with_default_watchlist(Domain.objects.all()), domain_id)
 
 
-def domain_get_active(*, domain_id: str) -> Domain:
-    """The domain, refusing with DOMAIN_NOT_ACTIVE once it was deleted (SUSPENDED)."""
-    domain = domain_get(domain_id=domain_id)
+def domain_get_active(*, domain_id: str, for_update: bool = False) -> Domain:
+    """The domain, refusing with DOMAIN_NOT_ACTIVE once it was deleted (SUSPENDED).
+
+    `for_update` locks the row until the caller's transaction ends.
+    """
+    rows = Domain.objects.select_for_update() if for_update else Domain.objects.all()
+    domain = _domain_or_404(rows, domain_id)
     ensure_active(domain)
     return domain
 

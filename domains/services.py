@@ -102,8 +102,7 @@ def domain_update(*, domain_id: str, name: str, kms_key_id: str, description: st
     A new KmsKeyId starts re-encrypting the domain's data under it (domains.rotation); repeating the call
     with the same key after a FAILED update retries it.
     """
-    selectors.domain_get_active(domain_id=domain_id)
-    domain = Domain.objects.select_for_update().get(domain_id=domain_id)
+    domain = selectors.domain_get_active(domain_id=domain_id, for_update=True)
     if kms_key_id != domain.kms_key_id:
         rotation.rotation_start(domain, new_kms_key_id=kms_key_id)
     elif domain.encryption_update_status == Domain.EncryptionUpdateStatus.FAILED:

@@ -7,15 +7,14 @@ import hmac
 import json
 from typing import Any
 
-from django.conf import settings
-
+from voiceid_site import secretbox
 from voiceid_site.exceptions import ValidationError
 
 
 def fingerprint(request: dict[str, Any]) -> str:
     # Keyed, because requests carry names and descriptions that are stored only encrypted: a plain hash
     # would let anyone holding the database confirm a guessed name.
-    key = hashlib.sha256(b"voiceid.idempotency:" + settings.SECRET_KEY.encode()).digest()
+    key = secretbox.derived_key(b"voiceid.idempotency")
     payload = json.dumps(request, sort_keys=True, separators=(",", ":")).encode()
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
 

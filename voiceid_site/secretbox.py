@@ -18,11 +18,20 @@ _NONCE_BYTES = 12
 
 
 @cache
-def _cipher(secret_key: str, purpose: bytes) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"voiceid.secretbox", info=purpose).derive(
+def _derive(secret_key: str, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"voiceid.secretbox", info=purpose).derive(
         secret_key.encode()
     )
-    return AESGCM(key)
+
+
+def derived_key(purpose: bytes) -> bytes:
+    """A 256-bit key for one purpose, derived from SECRET_KEY (for MACs that must not be guessable)."""
+    return _derive(settings.SECRET_KEY, purpose)
+
+
+@cache
+def _cipher(secret_key: str, purpose: bytes) -> AESGCM:
+    return AESGCM(_derive(secret_key, purpose))
 
 
 def seal(plaintext: str, *, purpose: bytes, bound_to: str) -> bytes:

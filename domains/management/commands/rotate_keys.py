@@ -39,6 +39,6 @@ class Command(BaseCommand):
         for domain in pending:
             status = rotation.reencrypt(domain.pk)
             failed += status == Domain.EncryptionUpdateStatus.FAILED
-            self.stdout.write(f"{domain.domain_id}: {status}")
+            self.stdout.write(f"{domain.domain_id}: {status or 'its key was never changed'}")
         if failed:
             raise CommandError(f"{failed} key update(s) FAILED: see the domain's encryption update message.")
