@@ -25,14 +25,19 @@ $(AWSCLI_VENV)/.installed:
 	$(AWSCLI_VENV)/bin/python -m pip install -q awscli==1.46.2
 	@touch $@
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test $(AWSCLI_VENV)/.installed
+# The speaker-encoder weights: extracted from the resemblyzer 0.1.4 wheel on PyPI, sha256-checked.
+MODEL := var/models/resemblyzer-0.1.4/pretrained.pt
+$(MODEL): | $(VENV)/.installed
+	$(PY) scripts/fetch-model
+
+install: $(VENV)/.installed $(MODEL)
+install-test: $(VENV)/.installed-test $(AWSCLI_VENV)/.installed $(MODEL)
 
 var/secret_key: | $(VENV)/.installed
 	@mkdir -p var
 	@umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
-run: $(VENV)/.installed var/secret_key
+run: $(VENV)/.installed var/secret_key $(MODEL)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
