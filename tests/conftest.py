@@ -86,8 +86,8 @@ def make_client(
     validate_params: bool = True,
 ) -> Any:
     session = botocore.session.get_session()
-    if data_path:
-        session.set_config_variable("data_path", data_path)
+    # voiceid's own model copy, as the README tells integrations to use: it has the session operations.
+    session.set_config_variable("data_path", data_path or str(model.DATA_PATH))
     client = boto3.Session(botocore_session=session).client(
         "voice-id",
         endpoint_url=endpoint_url,

@@ -54,6 +54,9 @@ def valid_value(shape_name: str) -> Any:
         return shape.get("min", 1)
     if kind == "boolean":
         return True
+    if kind == "blob":
+        # Valid base64 as it stands (raw JSON cases) and valid bytes to base64 (boto3 cases).
+        return "AAAA"
     if kind == "list":
         return [valid_value(shape["member"]["shape"]) for _ in range(shape.get("min", 0))]
     if kind == "structure":
@@ -99,6 +102,8 @@ def _broken_values(shape: dict[str, Any]) -> Iterator[tuple[str, Any, str, bool]
         yield "of the wrong type", "not-a-list", "must be a JSON array", False
     elif kind == "structure":
         yield "of the wrong type", "not-an-object", "must be a JSON object", False
+    elif kind == "blob":
+        yield "of the wrong type", 12345, "must be a base64-encoded string", False
 
 
 def _with(params: dict[str, Any], path: list[str], value: Any, *, remove: bool = False) -> dict[str, Any]:

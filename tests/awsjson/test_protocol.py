@@ -31,7 +31,7 @@ def test_another_services_target_is_refused(signed_post):
 
 def test_an_operation_not_built_yet_says_so(voiceid, domain):
     with pytest.raises(ClientError) as excinfo:
-        voiceid.evaluate_session(DomainId=domain["DomainId"], SessionNameOrId="call-1")
+        voiceid.list_speaker_enrollment_jobs(DomainId=domain["DomainId"])
     error = excinfo.value.response["Error"]
     assert error["Code"] == "UnknownOperationException"
     assert "does not implement it yet" in error["Message"]

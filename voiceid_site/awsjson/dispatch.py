@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from voiceid_site.awsjson import auth, model, registry, validate, wire
@@ -72,6 +74,13 @@ def dispatch(request: HttpRequest) -> HttpResponse:
         response = wire.json_response(registry.handlers()[operation](ctx, params) or {})
     except ServiceError as error:
         response = wire.error_response(error)
+    except RequestDataTooBig:
+        response = wire.error_response(
+            ValidationError(
+                f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes: send audio in smaller "
+                "chunks (PutSessionAudio takes at most 20 MiB of audio per call)."
+            )
+        )
     except Exception:
         logger.exception("unhandled error in %s", operation, extra={"operation": operation})
         response = wire.error_response(
