@@ -70,6 +70,33 @@ class Sealed(property):
         obj.__dict__[self._cache_key()] = value
 
 
+class SealedBytes(Sealed):
+    """A sealed binary value (a voiceprint, a stream's state): the same envelope, without text decoding."""
+
+    def _get(self, obj: Any) -> bytes:  # type: ignore[override]
+        cached = obj.__dict__.get(self._cache_key())
+        if cached is not None:
+            return cached
+        from domains import envelope
+
+        blob = bytes(getattr(obj, self.column) or b"")
+        value = envelope.open_sealed(obj.sealing_domain, blob, context=self.context(obj)) if blob else b""
+        obj.__dict__[self._cache_key()] = value
+        return value
+
+    def _set(self, obj: Any, value: bytes) -> None:  # type: ignore[override]
+        from domains import envelope
+
+        domain = obj.sealing_domain
+        generation = envelope.generation_for_write(domain)
+        setattr(
+            obj, self.column, envelope.seal(domain, value, context=self.context(obj), generation=generation)
+        )
+        if obj._state.adding:
+            obj.sealed_with = generation
+        obj.__dict__[self._cache_key()] = value
+
+
 def readable(obj: Any, attribute: str) -> str:
     """The attribute's clear value, or a placeholder when its key is unavailable (for labels, not data)."""
     from voiceid_site.exceptions import AccessDenied

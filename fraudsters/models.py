@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from domains.models import Domain
-from domains.sealing import Sealed, readable
+from domains.sealing import Sealed, SealedBytes, readable
 from voiceid_site.ids import new_generated_id, new_id
 
 
@@ -23,6 +23,9 @@ class Watchlist(models.Model):
     description = Sealed("description_sealed", record_id="watchlist_id")
     sealed_with = models.PositiveIntegerField(default=1, editable=False)
     is_default = models.BooleanField("default watchlist", default=False, editable=False)
+    # Bumped whenever the set of voiceprints screened against this watchlist changes, so every process's
+    # cached screening matrix (fraudsters.screening) knows to rebuild.
+    screening_version = models.PositiveIntegerField(default=0, editable=False)
     # NULL, not "", when absent: the unique (domain, client_token) constraint must ignore missing tokens.
     client_token = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
@@ -78,3 +81,27 @@ class WatchlistMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.fraudster} in {self.watchlist}"
+
+
+class FraudsterVoiceprint(models.Model):
+    """A fraudster's voiceprint, sealed like a speaker's; screening decrypts a watchlist's into one matrix."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="fraudster_voiceprints")
+    fraudster = models.OneToOneField(Fraudster, on_delete=models.CASCADE, related_name="voiceprint")
+    voiceprint_id = models.CharField(max_length=22, unique=True, default=new_id, editable=False)
+    packed_sealed = models.BinaryField(default=b"", editable=False)
+    packed = SealedBytes("packed_sealed", record_id="voiceprint_id")
+    sealed_with = models.PositiveIntegerField(default=1, editable=False)
+    model_name = models.CharField(max_length=64, editable=False)
+    speech_seconds = models.FloatField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "sealed_with"], name="fraudster_vp_sealed_with")]
+
+    def __str__(self) -> str:
+        return f"voiceprint of {self.fraudster_id}"
+
+    @property
+    def sealing_domain(self) -> Domain:
+        return self.domain

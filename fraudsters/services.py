@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from domains import blobstore
 from domains import selectors as domain_selectors
 from domains.models import Domain
 from fraudsters import selectors
-from fraudsters.models import Fraudster, Watchlist, WatchlistMembership
+from fraudsters.models import Fraudster, FraudsterVoiceprint, Watchlist, WatchlistMembership
 from jobs.erasure import fraudster_prefix, schedule_erasure
 from voiceid_site import idempotency, quotas
 from voiceid_site.exceptions import Conflict, ResourceNotFound, ValidationError
+
+if TYPE_CHECKING:
+    from voiceprints.engine import Voiceprint
 
 DEFAULT_WATCHLIST_NAME = "default"
 DEFAULT_WATCHLIST_DESCRIPTION = "Default watchlist"
@@ -119,6 +126,54 @@ def fraudster_create(*, domain: Domain, watchlist: Watchlist | None = None) -> F
     return selectors.fraudster_get(domain=domain, fraudster_id=fraudster.generated_fraudster_id)
 
 
+REGISTRATION_AUDIO_NAME = "registration.pcm"
+
+
+@transaction.atomic
+def fraudster_register(
+    *, domain: Domain, voiceprint: Voiceprint, audio_pcm: bytes, watchlist: Watchlist | None = None
+) -> Fraudster:
+    """A new fraudster with its voiceprint, screened from now on by every watchlist it is in.
+
+    The audio (canonical 8 kHz PCM-16) is kept sealed in the fraudster's folder, for rebuilding the
+    voiceprint when the model changes, until the fraudster is deleted.
+    """
+    fraudster = fraudster_create(domain=domain, watchlist=watchlist)
+    blobstore.save(
+        domain,
+        fraudster_prefix(domain.domain_id, fraudster.generated_fraudster_id) + REGISTRATION_AUDIO_NAME,
+        audio_pcm,
+    )
+    FraudsterVoiceprint.objects.create(
+        domain=domain,
+        fraudster=fraudster,
+        packed=voiceprint.pack(),
+        model_name=voiceprint.model_name,
+        speech_seconds=voiceprint.speech_seconds,
+    )
+    _screening_changed(list(fraudster.memberships.values_list("watchlist_id", flat=True)))
+    return fraudster
+
+
+@transaction.atomic
+def fraudster_voiceprint_replace(
+    *, fraudster_voiceprint: FraudsterVoiceprint, voiceprint: Voiceprint
+) -> None:
+    """Swap in a voiceprint rebuilt from the retained audio (a model change)."""
+    fraudster_voiceprint.packed = voiceprint.pack()
+    fraudster_voiceprint.model_name = voiceprint.model_name
+    fraudster_voiceprint.speech_seconds = voiceprint.speech_seconds
+    fraudster_voiceprint.save(update_fields=["packed_sealed", "model_name", "speech_seconds"])
+    _screening_changed(
+        list(fraudster_voiceprint.fraudster.memberships.values_list("watchlist_id", flat=True))
+    )
+
+
+def _screening_changed(watchlist_pks: list[int]) -> None:
+    """Tell every process's screening cache (fraudsters.screening) that these watchlists changed."""
+    Watchlist.objects.filter(pk__in=watchlist_pks).update(screening_version=F("screening_version") + 1)
+
+
 def _locked_fraudster(*, domain: Domain, fraudster_id: str) -> Fraudster:
     # Lock the row so two concurrent disassociations cannot leave a fraudster in no watchlist.
     fraudster = (
@@ -143,6 +198,7 @@ def fraudster_associate(*, domain: Domain, fraudster_id: str, watchlist_id: str)
     if not WatchlistMembership.objects.filter(watchlist=watchlist, fraudster=fraudster).exists():
         _ensure_room_in(watchlist)
         WatchlistMembership.objects.create(watchlist=watchlist, fraudster=fraudster)
+        _screening_changed([watchlist.pk])
     return selectors.fraudster_get(domain=domain, fraudster_id=fraudster_id)
 
 
@@ -164,6 +220,7 @@ def fraudster_disassociate(*, domain: Domain, fraudster_id: str, watchlist_id: s
             conflict_type="FRAUDSTER_MUST_BELONG_TO_AT_LEAST_ONE_WATCHLIST",
         )
     membership.delete()
+    _screening_changed([watchlist.pk])
     return selectors.fraudster_get(domain=domain, fraudster_id=fraudster_id)
 
 
@@ -171,7 +228,9 @@ def fraudster_disassociate(*, domain: Domain, fraudster_id: str, watchlist_id: s
 def fraudster_delete(*, domain: Domain, fraudster_id: str) -> None:
     """Remove the fraudster from every watchlist and delete it; its stored audio goes with the next purge."""
     # Erasure is allowed on a deleted (SUSPENDED) domain too: removing a person's data is never refused.
-    _locked_fraudster(domain=domain, fraudster_id=fraudster_id).delete()
+    fraudster = _locked_fraudster(domain=domain, fraudster_id=fraudster_id)
+    _screening_changed(list(fraudster.memberships.values_list("watchlist_id", flat=True)))
+    fraudster.delete()
     schedule_erasure(
         prefix=fraudster_prefix(domain.domain_id, fraudster_id), reason=FRAUDSTER_DELETED_ERASURE_REASON
     )

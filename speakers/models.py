@@ -4,8 +4,8 @@ from django.db import models
 from django.utils import timezone
 
 from domains.models import Domain
-from domains.sealing import Sealed
-from voiceid_site.ids import new_generated_id
+from domains.sealing import Sealed, SealedBytes
+from voiceid_site.ids import new_generated_id, new_id
 
 
 class Speaker(models.Model):
@@ -49,6 +49,40 @@ class Speaker(models.Model):
 
     def __str__(self) -> str:
         return self.generated_speaker_id
+
+    @property
+    def sealing_domain(self) -> Domain:
+        return self.domain
+
+
+class SpeakerVoiceprint(models.Model):
+    """A speaker's enrolled voiceprint: the embedding and its cohort statistics, sealed under the domain key.
+
+    One per speaker; re-enrollment replaces it, opt-out and deletion remove it at once. The audio it was
+    built from is kept (sealed, in storage) so it can be rebuilt when the model changes.
+    """
+
+    class Source(models.TextChoices):
+        SESSION = "SESSION", "call session"
+        BATCH_JOB = "BATCH_JOB", "batch enrollment job"
+        DEMO = "DEMO", "demo seed"
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="speaker_voiceprints")
+    speaker = models.OneToOneField(Speaker, on_delete=models.CASCADE, related_name="voiceprint")
+    voiceprint_id = models.CharField(max_length=22, unique=True, default=new_id, editable=False)
+    packed_sealed = models.BinaryField(default=b"", editable=False)
+    packed = SealedBytes("packed_sealed", record_id="voiceprint_id")
+    sealed_with = models.PositiveIntegerField(default=1, editable=False)
+    model_name = models.CharField(max_length=64, editable=False)
+    speech_seconds = models.FloatField(editable=False)
+    source = models.CharField(max_length=16, choices=Source.choices, editable=False)
+    enrolled_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["domain", "sealed_with"], name="speaker_vp_sealed_with")]
+
+    def __str__(self) -> str:
+        return f"voiceprint of {self.speaker_id}"
 
     @property
     def sealing_domain(self) -> Domain:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from domains import blobstore
 from domains import selectors as domain_selectors
 from domains.models import Domain
 from jobs import erasure
 from speakers import selectors
-from speakers.models import Speaker
+from speakers.models import Speaker, SpeakerVoiceprint
 from voiceid_site import quotas
 from voiceid_site.exceptions import ResourceNotFound
 from voiceid_site.ids import is_generated_id
+
+if TYPE_CHECKING:
+    from voiceprints.engine import Voiceprint
 
 
 def _speaker_create(*, domain: Domain, customer_speaker_id: str, status: str) -> Speaker:
@@ -34,6 +39,9 @@ def speaker_get_or_create_pending(*, domain: Domain, customer_speaker_id: str) -
     speaker = selectors.speaker_find(domain=domain, speaker_id=customer_speaker_id)
     if speaker is not None:
         return speaker
+    if is_generated_id(customer_speaker_id):
+        # Only voiceid issues generated ids, so an unknown one names no caller: refuse it, as DescribeSpeaker does.
+        selectors.speaker_get(domain=domain, speaker_id=customer_speaker_id)
     return _speaker_create(
         domain=domain, customer_speaker_id=customer_speaker_id, status=Speaker.Status.PENDING
     )
@@ -55,11 +63,11 @@ def speaker_opt_out(*, domain: Domain, speaker_id: str) -> Speaker:
                 resource_type="SPEAKER",
             )
         return _speaker_create(domain=domain, customer_speaker_id=speaker_id, status=Speaker.Status.OPTED_OUT)
-    # Voiceprints arrive with the voice engine and will be deleted here at once; retained audio goes
-    # with the purge sweeper, within 24 hours (spec §5).
     speaker.status = Speaker.Status.OPTED_OUT
     speaker.updated_at = timezone.now()
     speaker.save(update_fields=["status", "updated_at"])
+    # The voiceprint goes at once; retained enrollment audio with the purge sweeper, within 24 hours.
+    SpeakerVoiceprint.objects.filter(speaker=speaker).delete()
     _schedule_audio_erasure(domain, speaker, reason="speaker opted out")
     return speaker
 
@@ -72,6 +80,58 @@ def speaker_delete(*, domain: Domain, speaker_id: str) -> None:
     _schedule_audio_erasure(domain, speaker, reason="speaker deleted")
     speaker.delete()
     Domain.objects.filter(pk=domain.pk).update(speaker_count=F("speaker_count") - 1)
+
+
+ENROLLMENT_AUDIO_NAME = "enrollment.pcm"
+
+
+def enrollment_audio_path(speaker: Speaker) -> str:
+    """Where the audio a speaker's voiceprint was built from is kept (sealed), for rebuilding it later."""
+    return (
+        erasure.speaker_prefix(speaker.domain.domain_id, speaker.generated_speaker_id) + ENROLLMENT_AUDIO_NAME
+    )
+
+
+@transaction.atomic
+def speaker_enroll(
+    *, speaker: Speaker, voiceprint: Voiceprint, source: str, audio_pcm: bytes, now: datetime | None = None
+) -> Speaker:
+    """Make `voiceprint` the speaker's (a re-enrollment replaces the old one) and mark it ENROLLED.
+
+    The caller has checked the speaker may enroll (not OPTED_OUT) under a lock on its row. The audio
+    (canonical 8 kHz PCM-16) is kept sealed in the speaker's folder until the speaker is deleted or opts
+    out, so `manage.py rebuild_voiceprints` can rebuild the voiceprint when the model changes.
+    """
+    now = now or timezone.now()
+    domain = speaker.domain
+    # Storage is not transactional: written first, it is at worst an orphan overwritten by the next
+    # enrollment or erased with the speaker's folder; written last, a crash could leave a voiceprint
+    # whose audio is missing.
+    blobstore.save(domain, enrollment_audio_path(speaker), audio_pcm)
+    SpeakerVoiceprint.objects.filter(speaker=speaker).delete()
+    SpeakerVoiceprint.objects.create(
+        domain=domain,
+        speaker=speaker,
+        packed=voiceprint.pack(),
+        model_name=voiceprint.model_name,
+        speech_seconds=voiceprint.speech_seconds,
+        source=source,
+        enrolled_at=now,
+    )
+    speaker.status = Speaker.Status.ENROLLED
+    speaker.updated_at = now
+    speaker.save(update_fields=["status", "updated_at"])
+    speaker_record_access(speaker=speaker, now=now)
+    return speaker
+
+
+@transaction.atomic
+def speaker_voiceprint_replace(*, speaker_voiceprint: SpeakerVoiceprint, voiceprint: Voiceprint) -> None:
+    """Swap in a voiceprint rebuilt from the retained audio (a model change); status and dates stay."""
+    speaker_voiceprint.packed = voiceprint.pack()
+    speaker_voiceprint.model_name = voiceprint.model_name
+    speaker_voiceprint.speech_seconds = voiceprint.speech_seconds
+    speaker_voiceprint.save(update_fields=["packed_sealed", "model_name", "speech_seconds"])
 
 
 def _schedule_audio_erasure(domain: Domain, speaker: Speaker, *, reason: str) -> None:

@@ -1,0 +1,58 @@
+"""1:N screening of a caller against a watchlist, with each process caching the watchlist's matrix.
+
+Decrypting and stacking a watchlist's voiceprints costs a query and a decryption per fraudster, so each
+process keeps the built index and reuses it while the watchlist's `screening_version` is unchanged;
+every change to what a watchlist screens (fraudsters.services) bumps that version, so a stale matrix is
+never searched. Checking the version is one indexed read per evaluation.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from fraudsters.models import FraudsterVoiceprint, Watchlist
+from voiceprints.engine import Voiceprint
+from voiceprints.index import VoiceprintIndex
+
+_lock = threading.Lock()
+_cache: dict[int, tuple[int, VoiceprintIndex]] = {}
+
+
+def _build(watchlist: Watchlist) -> VoiceprintIndex:
+    rows = FraudsterVoiceprint.objects.filter(fraudster__memberships__watchlist=watchlist).select_related(
+        "fraudster"
+    )
+    ids, vectors, means, stds = [], [], [], []
+    for row in rows:
+        row.domain = watchlist.domain  # already loaded: spare the query sealing would make
+        voiceprint = Voiceprint.unpack(row.packed)
+        ids.append(row.fraudster.generated_fraudster_id)
+        vectors.append(voiceprint.vector)
+        means.append(voiceprint.cohort.mean)
+        stds.append(voiceprint.cohort.std)
+    return VoiceprintIndex.build(
+        ids=ids,
+        vectors=np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1),
+        cohort_means=np.asarray(means, dtype=np.float32),
+        cohort_stds=np.asarray(stds, dtype=np.float32),
+    )
+
+
+def watchlist_index(watchlist: Watchlist) -> VoiceprintIndex:
+    """The watchlist's fraudster voiceprints as one matrix, current as of this call."""
+    version = Watchlist.objects.filter(pk=watchlist.pk).values_list("screening_version", flat=True).first()
+    cached = _cache.get(watchlist.pk)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    index = _build(watchlist)
+    with _lock:
+        _cache[watchlist.pk] = (version or 0, index)
+    return index
+
+
+def forget() -> None:
+    """Drop every cached matrix (tests; primary keys are reused by rolled-back test databases)."""
+    with _lock:
+        _cache.clear()
