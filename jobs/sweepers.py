@@ -116,11 +116,38 @@ def expire_speakers(*, now: datetime | None = None) -> SweepRun:
 # Purge (spec §6): audio of deleted or opted-out speakers and deleted fraudsters goes within 24 hours.
 
 
+def _purge_session_audio(*, now: datetime, counts: dict[str, int]) -> None:
+    """Call audio is kept VOICEID_SESSION_AUDIO_RETENTION_HOURS (spec §5: 24 h); enrollment audio was
+    copied to the speaker's folder when the enrollment completed, so nothing it needs is lost here.
+
+    A session's running state holds speech too, so it goes with the audio of a call that has gone quiet;
+    the results stay (they hold scores and decisions, not voice). An enrollment still in progress keeps
+    its audio until its worker has finished with it.
+    """
+    from calls.models import Session, SessionAudio
+
+    cutoff = now - timedelta(hours=settings.VOICEID_SESSION_AUDIO_RETENTION_HOURS)
+    building = Session.objects.filter(enrollment_status=Session.EnrollmentStatus.IN_PROGRESS)
+    for ids in _id_batches(SessionAudio.objects.filter(received_at__lt=cutoff).exclude(session__in=building)):
+        counts["session_chunks_deleted"] += _delete_batch(SessionAudio, ids)
+    quiet = (
+        Session.objects.filter(audio_erased_at__isnull=True, created_at__lt=cutoff)
+        .filter(Q(audio_ended_at__isnull=True) | Q(audio_ended_at__lt=cutoff))
+        .exclude(enrollment_status=Session.EnrollmentStatus.IN_PROGRESS)
+    )
+    for ids in _id_batches(quiet):
+        with transaction.atomic():
+            counts["sessions_cleared"] += Session.objects.filter(pk__in=ids).update(
+                stream_state_sealed=b"", audio_erased_at=now
+            )
+
+
 def purge_audio(*, now: datetime | None = None) -> SweepRun:
-    """Erase the stored files of every pending StorageErasure and mark it erased."""
+    """Erase the stored files of every pending StorageErasure and mark it erased; drop old call audio."""
     now = now or timezone.now()
     with record_run(sweeper=SweepRun.Sweeper.PURGE, now=now) as run:
-        run.counts = {"erasures": 0, "files_deleted": 0}
+        run.counts = {"erasures": 0, "files_deleted": 0, "session_chunks_deleted": 0, "sessions_cleared": 0}
+        _purge_session_audio(now=now, counts=run.counts)
         for ids in _id_batches(StorageErasure.objects.filter(erased_at__isnull=True)):
             for pk, prefix in StorageErasure.objects.filter(pk__in=ids).values_list("pk", "prefix"):
                 files = erase_prefix(prefix)

@@ -12,6 +12,7 @@ _SETTING_NAMES = {
     "watchlists_per_domain": "VOICEID_QUOTA_WATCHLISTS_PER_DOMAIN",
     "fraudsters_per_watchlist": "VOICEID_QUOTA_FRAUDSTERS_PER_WATCHLIST",
     "tags_per_domain": "VOICEID_QUOTA_TAGS_PER_DOMAIN",
+    "active_sessions_per_domain": "VOICEID_QUOTA_ACTIVE_SESSIONS_PER_DOMAIN",
 }
 
 

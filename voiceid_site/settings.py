@@ -211,8 +211,9 @@ if len(VOICEID_ACCOUNT_ID) != 12 or not VOICEID_ACCOUNT_ID.isdigit():
 # SigV4 requests more than this far from the server clock are refused, as AWS does.
 VOICEID_SIGV4_MAX_SKEW_SECONDS = env.int("VOICEID_SIGV4_MAX_SKEW_SECONDS", default=15 * 60)
 VOICEID_NEXT_TOKEN_MAX_AGE_SECONDS = 24 * 60 * 60
-# Request bodies: Voice ID requests are small; batch audio travels through S3, never the API.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Request bodies: Voice ID's own requests are small, but PutSessionAudio carries up to 20 MiB of audio,
+# base64-encoded (4/3 larger), plus the JSON around it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=28 * 1024 * 1024 + 64 * 1024)
 
 # Encryption at rest (README "Encryption and retention"). Every domain's data key is wrapped by the master
 # key its KmsKeyId names: a key of the local keyring, or of AWS KMS when VOICEID_AWS_KMS is on and the id is
@@ -238,6 +239,8 @@ VOICEID_QUOTAS = {
     "watchlists_per_domain": env.int("VOICEID_QUOTA_WATCHLISTS_PER_DOMAIN", default=100),
     "fraudsters_per_watchlist": env.int("VOICEID_QUOTA_FRAUDSTERS_PER_WATCHLIST", default=1_000_000),
     "tags_per_domain": env.int("VOICEID_QUOTA_TAGS_PER_DOMAIN", default=200),
+    # Sessions PENDING_CONFIGURATION or ONGOING at once (spec §4.9: 50 by default).
+    "active_sessions_per_domain": env.int("VOICEID_QUOTA_ACTIVE_SESSIONS_PER_DOMAIN", default=50),
 }
 
 # Retention (spec §5/§6), applied by the sweepers in jobs/sweepers.py. An ENROLLED speaker not accessed
@@ -269,3 +272,15 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# Call sessions (calls/). A session with no audio and no change for this long counts as ENDED.
+VOICEID_SESSION_IDLE_SECONDS = env.int("VOICEID_SESSION_IDLE_SECONDS", default=300)
+# Net speech an enrollment by session needs (spec §4.2: 30 s).
+VOICEID_ENROLLMENT_SPEECH_SECONDS = env.float("VOICEID_ENROLLMENT_SPEECH_SECONDS", default=30.0)
+# Session audio is kept this long (spec §5: 24 h) unless it became enrollment audio.
+VOICEID_SESSION_AUDIO_RETENTION_HOURS = env.int("VOICEID_SESSION_AUDIO_RETENTION_HOURS", default=24)
+# Voice activity detector for new calls: "energy" (exact across requests), "webrtc" (needs webrtcvad-wheels)
+# or "auto" (webrtc when installed).
+VOICEID_VAD = env.str("VOICEID_VAD", default="energy")
+# The speaker model's weights (scripts/fetch-model puts them in var/models/ at install time).
+VOICEID_MODEL_PATH = env.str("VOICEID_MODEL_PATH", default="")

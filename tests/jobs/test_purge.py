@@ -39,7 +39,12 @@ def test_purge_deletes_every_file_under_a_speaker_and_leaves_other_speakers_file
     assert not any(default_storage.exists(name) for name in gone)
     assert not default_storage.exists(leaving_prefix)
     assert default_storage.exists(kept)
-    assert run.counts == {"erasures": 1, "files_deleted": 3}
+    assert run.counts == {
+        "erasures": 1,
+        "files_deleted": 3,
+        "session_chunks_deleted": 0,
+        "sessions_cleared": 0,
+    }
     erasure = StorageErasure.objects.get()
     assert (erasure.erased_at, erasure.files_deleted) == (NOW, 3)
 
@@ -92,7 +97,12 @@ def test_a_prefix_with_no_files_is_erased_with_nothing_deleted():
 
     run = purge_audio(now=NOW)
 
-    assert run.counts == {"erasures": 1, "files_deleted": 0}
+    assert run.counts == {
+        "erasures": 1,
+        "files_deleted": 0,
+        "session_chunks_deleted": 0,
+        "sessions_cleared": 0,
+    }
     assert not StorageErasure.objects.filter(erased_at__isnull=True).exists()
 
 
@@ -107,7 +117,12 @@ def test_purge_works_through_every_pending_erasure_in_batches(settings):
 
     run = purge_audio(now=NOW)
 
-    assert run.counts == {"erasures": 5, "files_deleted": 5}
+    assert run.counts == {
+        "erasures": 5,
+        "files_deleted": 5,
+        "session_chunks_deleted": 0,
+        "sessions_cleared": 0,
+    }
     assert not any(default_storage.exists(name) for name in names)
     assert not StorageErasure.objects.filter(erased_at__isnull=True).exists()
 
@@ -119,4 +134,9 @@ def test_erased_erasures_are_not_done_again():
 
     run = purge_audio(now=NOW)
 
-    assert run.counts == {"erasures": 0, "files_deleted": 0}
+    assert run.counts == {
+        "erasures": 0,
+        "files_deleted": 0,
+        "session_chunks_deleted": 0,
+        "sessions_cleared": 0,
+    }

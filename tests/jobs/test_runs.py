@@ -26,7 +26,12 @@ def test_each_sweeper_records_a_succeeded_run_with_its_counts_and_duration():
     runs = {run.sweeper: run for run in SweepRun.objects.all()}
     assert set(runs) == {"expire", "purge", "erase"}
     assert runs["expire"].counts == {"speakers_expired": 1}
-    assert runs["purge"].counts == {"erasures": 0, "files_deleted": 0}
+    assert runs["purge"].counts == {
+        "erasures": 0,
+        "files_deleted": 0,
+        "session_chunks_deleted": 0,
+        "sessions_cleared": 0,
+    }
     assert runs["erase"].counts["domains_erased"] == 0
     for run in runs.values():
         assert run.status == SweepRun.Status.SUCCEEDED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import os
 import subprocess
 import sys
 import time
@@ -12,6 +13,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 _STOP_GRACE_SECONDS = 15
+
+
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class Command(BaseCommand):
@@ -41,7 +45,10 @@ class Command(BaseCommand):
                 "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME, "--loglevel", "INFO",
             ],
         }  # fmt: skip
-        processes = {name: subprocess.Popen(command) for name, command in commands.items()}
+        # Each request or task runs the speaker model on one core: a multi-threaded BLAS in every process
+        # would only oversubscribe the cores the processes already share.
+        env = {**os.environ, **{name: os.environ.get(name, "1") for name in _BLAS_THREADS}}
+        processes = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(
             self.style.SUCCESS(f"voiceid is starting on {url} (web, worker, beat). Ctrl-C stops.")

@@ -1,4 +1,4 @@
-"""Make the local demo usable on first run: a superuser, an API access key and a demo domain.
+"""Make the local demo usable on first run: a superuser, an API access key, a demo domain and its voices.
 
 Credentials are printed only when they are created; re-running changes nothing.
 """
@@ -8,12 +8,14 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from accounts import services as access_key_services
 from accounts.models import AccessKey
 from domains import services as domain_services
+from voiceid_site import demo
 
 DEMO_ADMIN = "admin"
 DEMO_API_USER = "demo-api"
@@ -22,7 +24,7 @@ DEMO_DOMAIN_TOKEN = "voiceid-demo-domain"
 
 
 class Command(BaseCommand):
-    help = "Create the demo superuser, API access key and domain (idempotent)."
+    help = "Create the demo superuser, API access key, domain, enrolled callers and fraudster (idempotent)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()
@@ -56,3 +58,21 @@ class Command(BaseCommand):
             client_token=DEMO_DOMAIN_TOKEN,
         )
         self.stdout.write(f"Demo domain: {domain.domain_id} (region us-east-1)")
+        for line in demo.seed_voices(domain):
+            self.stdout.write(f"  {line}")
+        self._explain_calls(domain.domain_id)
+
+    def _explain_calls(self, domain_id: str) -> None:
+        self.stdout.write("Demo voices: " + ", ".join(f"{v.name} ({v.description})" for v in demo.CALLERS))
+        self.stdout.write("Hear it work (with the access key exported, once the server is up):")
+        for voice, claim in (
+            (demo.CALLERS[0], demo.CALLERS[0].name),
+            (demo.STRANGER, demo.CALLERS[0].name),
+            (demo.FRAUDSTER, demo.CALLERS[1].name),
+        ):
+            files = " ".join(str(path.relative_to(settings.BASE_DIR)) for path in voice.call_recordings())
+            self.stdout.write(
+                f"  # {voice.description or voice.name} claiming to be {claim}:\n"
+                f"  .venv/bin/python manage.py stream_call {files} "
+                f"--domain {domain_id} --speaker {claim} --session call-$(date +%s)"
+            )

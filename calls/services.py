@@ -1,0 +1,226 @@
+"""Writes to call sessions: start, stream audio in, change speaker or thresholds, end, enroll.
+
+The engine's work on a chunk happens under a lock on the session row, so chunks of one call are applied
+strictly in arrival order and none is lost to a concurrent write; sessions of different calls never wait
+for each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from calls import selectors
+from calls.models import Session, SessionAudio
+from domains import selectors as domain_selectors
+from domains.models import Domain
+from fraudsters import selectors as fraudster_selectors
+from speakers import services as speaker_services
+from speakers.models import Speaker
+from voiceid_site import quotas
+from voiceid_site.exceptions import Conflict, ValidationError
+from voiceprints import audio
+from voiceprints.engine import CallStream, decode
+
+Status = Session.EnrollmentStatus
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What StartSession / UpdateSession may set; None means "the default" (start) or "unchanged" (update)."""
+
+    acceptance_threshold: int | None = None
+    minimum_speech_seconds: int | None = None
+    risk_threshold: int | None = None
+    watchlist_id: str | None = None
+
+
+def _attach_speaker(session: Session, speaker_id: str) -> None:
+    # The speaker a call names becomes PENDING if unknown (spec §4.8); an opted-out one stays opted out.
+    speaker_services.speaker_get_or_create_pending(domain=session.domain, customer_speaker_id=speaker_id)
+    session.speaker_ref = speaker_id
+
+
+def _apply(session: Session, settings_: SessionSettings) -> None:
+    if settings_.acceptance_threshold is not None:
+        session.acceptance_threshold = settings_.acceptance_threshold
+    if settings_.minimum_speech_seconds is not None:
+        session.minimum_speech_seconds = settings_.minimum_speech_seconds
+    if settings_.risk_threshold is not None:
+        session.risk_threshold = settings_.risk_threshold
+    if settings_.watchlist_id is not None:
+        # Checked now, so a mistyped id fails the call that set it, not every evaluation after.
+        session.watchlist_id = fraudster_selectors.watchlist_get(
+            domain=session.domain, watchlist_id=settings_.watchlist_id
+        ).watchlist_id
+
+
+@transaction.atomic
+def session_start(
+    *, domain: Domain, session_name: str, speaker_id: str | None = None, settings_: SessionSettings
+) -> Session:
+    """A new session for one call. Its name is unique in the domain: Connect named it after the contact."""
+    domain = domain_selectors.domain_get_active(domain_id=domain.domain_id, for_update=True)
+    if selectors.session_find(domain=domain, session_name_or_id=session_name) is not None:
+        raise Conflict(
+            f"A session named {session_name} already exists in domain {domain.domain_id}: name each call's "
+            "session uniquely (Connect used the contact id), or keep streaming to the existing one.",
+            conflict_type="ANOTHER_ACTIVE_STREAM",
+        )
+    quotas.ensure_room(
+        "active_sessions_per_domain",
+        current=selectors.active_session_count(domain=domain),
+        what=f"the active sessions of domain {domain.domain_id}",
+    )
+    session = Session(domain=domain, session_name=session_name)
+    session.watchlist_id = fraudster_selectors.watchlist_default(domain=domain).watchlist_id
+    _apply(session, settings_)
+    if speaker_id:
+        _attach_speaker(session, speaker_id)
+    session.save()
+    return session
+
+
+@transaction.atomic
+def session_update(
+    *, domain: Domain, session_name_or_id: str, speaker_id: str | None = None, settings_: SessionSettings
+) -> Session:
+    """Change the speaker or the thresholds of a session; members not given stay as they are."""
+    domain_selectors.ensure_active(domain)
+    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    if speaker_id is not None and speaker_id != session.speaker_ref:
+        if session.enrollment_status:
+            raise Conflict(
+                f"Session {session.session_name} has requested an enrollment for its speaker, so the speaker "
+                "cannot change: start a new session for another caller.",
+                conflict_type="CANNOT_CHANGE_SPEAKER_AFTER_ENROLLMENT",
+            )
+        _attach_speaker(session, speaker_id)
+    _apply(session, settings_)
+    session.updated_at = timezone.now()
+    session.save()
+    return session
+
+
+def _pcm16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+@transaction.atomic
+def session_put_audio(
+    *, domain: Domain, session_name_or_id: str, data: bytes, audio_format: str, channel: int = 0
+) -> Session:
+    """Append one chunk of the call's audio; the running voiceprint and net speech are updated at once."""
+    try:
+        samples = decode(data, audio_format, channel=channel)
+    except audio.AudioError as error:
+        raise ValidationError(f"Audio: {error}") from None
+    domain_selectors.ensure_active(domain)
+    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    now = timezone.now()
+    if selectors.streaming_status(session, now=now) == selectors.ENDED:
+        raise ValidationError(
+            f"Session {session.session_name} has ended (EndSession, or no audio for "
+            f"{settings.VOICEID_SESSION_IDLE_SECONDS} s), so it takes no more audio: start a new session."
+        )
+    stream = CallStream.from_bytes(session.stream_state, vad_kind=settings.VOICEID_VAD)
+    stream.append(samples)
+    session.chunks_received += 1
+    SessionAudio.objects.create(
+        domain=domain, session=session, sequence=session.chunks_received, pcm=_pcm16(samples)
+    )
+    session.stream_state = stream.to_bytes()
+    session.audio_seconds += len(samples) / audio.CANONICAL_RATE
+    session.speech_seconds = stream.speech_seconds
+    session.audio_started_at = session.audio_started_at or now
+    session.audio_ended_at = now
+    session.updated_at = now
+    if session.enrollment_status == Status.NOT_ENOUGH_SPEECH and _enough_to_enroll(session):
+        _begin_enrollment(session)
+    session.save()
+    return session
+
+
+@transaction.atomic
+def session_end(*, domain: Domain, session_name_or_id: str) -> Session:
+    """Streaming stops: evaluations return their last results as final (StreamingStatus ENDED)."""
+    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    if session.ended_at is None:
+        session.ended_at = session.updated_at = timezone.now()
+        session.save(update_fields=["ended_at", "updated_at"])
+    return session
+
+
+def _enough_to_enroll(session: Session) -> bool:
+    return session.speech_seconds >= settings.VOICEID_ENROLLMENT_SPEECH_SECONDS
+
+
+def _begin_enrollment(session: Session) -> None:
+    from calls import tasks
+
+    session.enrollment_status = Status.IN_PROGRESS
+    session.enrollment_message = "The audio is collected; the voiceprint is being built."
+    session_pk = session.pk
+    transaction.on_commit(lambda: tasks.enroll_session.delay(session_pk))
+
+
+@transaction.atomic
+def session_enroll(*, domain: Domain, session_name_or_id: str) -> Session:
+    """Enroll the session's speaker from the call's audio: at once if 30 s of speech are in, else when they are."""
+    domain_selectors.ensure_active(domain)
+    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    if session.enrollment_status:
+        raise Conflict(
+            f"Session {session.session_name} already has an enrollment request ({session.enrollment_status}): "
+            "one enrollment per call; start a new session to enroll again.",
+            conflict_type="ENROLLMENT_ALREADY_EXISTS",
+        )
+    if not session.speaker_ref:
+        raise Conflict(
+            f"Session {session.session_name} has no speaker: set its SpeakerId with UpdateSession first.",
+            conflict_type="SPEAKER_NOT_SET",
+        )
+    speaker = speaker_services.speaker_get_or_create_pending(
+        domain=domain, customer_speaker_id=session.speaker_ref
+    )
+    if speaker.status == Speaker.Status.OPTED_OUT:
+        raise Conflict(
+            "The session's speaker has opted out, so it cannot be enrolled: delete the speaker "
+            "(DeleteSpeaker) first if the caller now consents.",
+            conflict_type="SPEAKER_OPTED_OUT",
+        )
+    now = timezone.now()
+    session.enrollment_requested_at = session.updated_at = now
+    if _enough_to_enroll(session):
+        _begin_enrollment(session)
+    else:
+        session.enrollment_status = Status.NOT_ENOUGH_SPEECH
+        session.enrollment_message = (
+            f"{session.speech_seconds:.1f} s of net speech collected; enrollment needs "
+            f"{settings.VOICEID_ENROLLMENT_SPEECH_SECONDS:g} s."
+        )
+    session.save()
+    return session
+
+
+def session_audio_pcm(session: Session, *, through: int | None = None) -> bytes:
+    """The session's retained audio (canonical 8 kHz PCM-16), in order; chunks after `through` left out."""
+    chunks = SessionAudio.objects.filter(session=session).order_by("sequence")
+    if through is not None:
+        chunks = chunks.filter(sequence__lte=through)
+    parts = []
+    for chunk in chunks:
+        chunk.domain = session.domain  # already loaded: spare the query sealing would make
+        parts.append(chunk.pcm)
+    return b"".join(parts)
+
+
+def enrollment_failed(*, session_pk: int, message: str) -> None:
+    """Record why an enrollment in progress could not complete (DescribeSession shows the message)."""
+    Session.objects.filter(pk=session_pk, enrollment_status=Status.IN_PROGRESS).update(
+        enrollment_status=Status.FAILED, enrollment_message=message[:500], updated_at=timezone.now()
+    )
