@@ -34,7 +34,7 @@ def _build(watchlist: Watchlist) -> VoiceprintIndex:
         stds.append(voiceprint.cohort.std)
     return VoiceprintIndex.build(
         ids=ids,
-        vectors=np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1),
+        vectors=np.asarray(vectors, dtype=np.float32) if ids else np.zeros((0, 0), np.float32),
         cohort_means=np.asarray(means, dtype=np.float32),
         cohort_stds=np.asarray(stds, dtype=np.float32),
     )
