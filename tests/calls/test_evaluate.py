@@ -173,10 +173,8 @@ def test_accept_records_the_access(calls, stream, seeded):
     assert speaker["LastAccessedAt"] > long_ago
     rejected = _call(calls, stream, seeded.domain_id, "no-access", demo.STRANGER, SpeakerId="bob")
     assert rejected["AuthenticationResult"]["Decision"] == "REJECT"
-    assert (
-        calls.describe_speaker(DomainId=seeded.domain_id, SpeakerId="bob")["Speaker"]["LastAccessedAt"]
-        == long_ago
-    )
+    untouched = calls.describe_speaker(DomainId=seeded.domain_id, SpeakerId="bob")["Speaker"]["LastAccessedAt"]
+    assert abs(untouched - long_ago) < timedelta(seconds=1)  # a REJECT is not an access
 
 
 def test_a_fraudster_taken_off_the_watchlist_is_no_longer_screened(calls, stream, seeded):
