@@ -133,8 +133,12 @@ class CallStream:
     def speech_seconds(self) -> float:
         return float(self._detector.speech_seconds)
 
+    def vector(self) -> np.ndarray | None:
+        """The running unit vector alone, without cohort statistics (the cohort is built from these)."""
+        return self._embedding.embedding()  # type: ignore[attr-defined,no-any-return]
+
     def voiceprint(self) -> Voiceprint | None:
-        vector = self._embedding.embedding()  # type: ignore[attr-defined]
+        vector = self.vector()
         return None if vector is None else _voiceprint(vector, self.speech_seconds)
 
 

@@ -1,0 +1,1 @@
+"""Helpers of scripts/accuracy.py: trial lists, embedding, metrics, calibration fitting and the report."""
