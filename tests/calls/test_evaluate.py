@@ -173,7 +173,9 @@ def test_accept_records_the_access(calls, stream, seeded):
     assert speaker["LastAccessedAt"] > long_ago
     rejected = _call(calls, stream, seeded.domain_id, "no-access", demo.STRANGER, SpeakerId="bob")
     assert rejected["AuthenticationResult"]["Decision"] == "REJECT"
-    untouched = calls.describe_speaker(DomainId=seeded.domain_id, SpeakerId="bob")["Speaker"]["LastAccessedAt"]
+    untouched = calls.describe_speaker(DomainId=seeded.domain_id, SpeakerId="bob")["Speaker"][
+        "LastAccessedAt"
+    ]
     assert abs(untouched - long_ago) < timedelta(seconds=1)  # a REJECT is not an access
 
 

@@ -60,7 +60,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "files", type=Path, nargs="+", help="WAV files (any accepted encoding and rate), streamed in order"
+            "files",
+            type=Path,
+            nargs="+",
+            help="WAV files (any accepted encoding and rate), streamed in order",
         )
         parser.add_argument("--domain", required=True, help="DomainId")
         parser.add_argument("--session", required=True, help="SessionName for this call")
