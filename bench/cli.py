@@ -3,6 +3,7 @@
 api: for each database, seed each domain size, serve it with gunicorn, load it (this module).
 sweepers: the retention sweepers over big domains (bench/sweeps.py).
 crypto: what envelope encryption adds to each voiceprint read (bench/crypto_steps.py), on SQLite.
+voice: the voice engine's speed, EvaluateSession latency, screening and 50 live calls (bench/voice.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import load, report, sweeps
+from bench import load, report, sweeps, voice
 from bench.console import say, wait_quiet
 from bench.prepare import PAGE_SIZE
 from bench.results import SCENARIOS, BackendRun, CryptoRun, LoadResult, Run, SizeRun, SweepRun
@@ -34,7 +35,7 @@ DEFAULT_SIZES = [1_000, 1_000_000]
 DEFAULT_SWEEP_SIZES = [100_000, 1_000_000]
 DEFAULT_CONNECTIONS = [1, 4]
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
-GROUPS = ("api", "sweepers", "crypto")
+GROUPS = ("api", "sweepers", "crypto", "voice")
 HOST = "127.0.0.1"
 
 
@@ -67,8 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Benchmarks written to docs/benchmarks.md, one section per group. api: requests per "
         "second and p50/p99 latency of DescribeSpeaker and ListSpeakers (first, deep and last page). "
         "sweepers: wall time, peak memory and longest transaction of the retention sweepers over big "
-        "domains. crypto: microseconds envelope encryption adds to each voiceprint read and write. api and "
-        "sweepers run on SQLite and PostgreSQL, crypto on SQLite.",
+        "domains. crypto: microseconds envelope encryption adds to each voiceprint read and write. voice: "
+        "embedding speed, EvaluateSession latency, 1:N screening and 50 calls streaming in real time. api, "
+        "sweepers and voice run on SQLite and PostgreSQL, crypto on SQLite.",
     )
     parser.add_argument(
         "--only",
@@ -121,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         default=500,
         help="timed first reads, each after forgetting the data keys (500)",
     )
+    voice.add_arguments(parser)
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -391,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         "api": lambda: _run_api(chosen, args),
         "sweepers": lambda: _run_sweepers(chosen, args),
         "crypto": lambda: _run_crypto(targets["sqlite"], args),
+        "voice": lambda: voice.run(chosen, args, machine=_machine()),
     }
     started = time.monotonic()
     measured_any = False
