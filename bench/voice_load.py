@@ -86,11 +86,11 @@ class Api:
 
 def pcm_chunks(samples: np.ndarray) -> list[bytes]:
     """Canonical 8 kHz float samples as the 0.25 s PCM-16 chunks a call sends (a partial last chunk dropped)."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    return [
-        pcm[start : start + CHUNK_SAMPLES].tobytes()
-        for start in range(0, len(pcm) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES)
-    ]
+    from voiceprints import audio
+
+    pcm = audio.pcm16_bytes(samples)
+    step = CHUNK_SAMPLES * 2
+    return [pcm[start : start + step] for start in range(0, len(pcm) - step + 1, step)]
 
 
 def send(conn: http.client.HTTPConnection, request: load.SignedRequest) -> tuple[int, bytes]:

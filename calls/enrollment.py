@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 
@@ -18,6 +17,7 @@ from speakers import selectors as speaker_selectors
 from speakers import services as speaker_services
 from speakers.models import Speaker, SpeakerVoiceprint
 from voiceid_site.exceptions import ServiceError
+from voiceprints import audio
 from voiceprints.engine import Voiceprint, voiceprint_of
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def session_enrollment_complete(*, session_pk: int) -> str:
         return session.enrollment_status if session else "GONE"
     try:
         pcm = services.session_audio_pcm(session)
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        samples = audio.pcm16_samples(pcm)
         # Seconds of CPU: outside any transaction.
         voiceprint = voiceprint_of(samples, vad_kind=settings.VOICEID_VAD)
         if voiceprint is None:

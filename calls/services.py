@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -106,10 +105,6 @@ def session_update(
     return session
 
 
-def _pcm16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
-
-
 @transaction.atomic
 def session_put_audio(
     *, domain: Domain, session_name_or_id: str, data: bytes, audio_format: str, channel: int = 0
@@ -131,7 +126,7 @@ def session_put_audio(
     stream.append(samples)
     session.chunks_received += 1
     SessionAudio.objects.create(
-        domain=domain, session=session, sequence=session.chunks_received, pcm=_pcm16(samples)
+        domain=domain, session=session, sequence=session.chunks_received, pcm=audio.pcm16_bytes(samples)
     )
     session.stream_state = stream.to_bytes()
     session.audio_seconds += len(samples) / audio.CANONICAL_RATE

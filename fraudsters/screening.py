@@ -41,14 +41,18 @@ def _build(watchlist: Watchlist) -> VoiceprintIndex:
 
 
 def watchlist_index(watchlist: Watchlist) -> VoiceprintIndex:
-    """The watchlist's fraudster voiceprints as one matrix, current as of this call."""
-    version = Watchlist.objects.filter(pk=watchlist.pk).values_list("screening_version", flat=True).first()
+    """The watchlist's fraudster voiceprints as one matrix, as of `watchlist.screening_version`.
+
+    The caller passes the watchlist as it just read it (EvaluateSession does, in its own transaction), so
+    the version it keys its cached result on and the matrix it searches agree without a second read.
+    """
+    version = watchlist.screening_version
     cached = _cache.get(watchlist.pk)
     if cached is not None and cached[0] == version:
         return cached[1]
     index = _build(watchlist)
     with _lock:
-        _cache[watchlist.pk] = (version or 0, index)
+        _cache[watchlist.pk] = (version, index)
     return index
 
 

@@ -67,16 +67,12 @@ FRAUDSTER = DemoVoice("", "ls_2033", "known fraudster (male), in the default wat
 STRANGER = DemoVoice("", "ls_533", "a voice voiceid has never heard (female)")
 
 
-def _pcm16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1, 1) * 32767).round().astype("<i2").tobytes()
-
-
 def _voiceprint(voice: DemoVoice) -> tuple[engine.Voiceprint, bytes]:
     samples = voice.enrollment_audio()
     voiceprint = engine.voiceprint_of(samples)
     if voiceprint is None:  # pragma: no cover - the committed recordings are speech
         raise RuntimeError(f"no speech found in {voice.folder}")
-    return voiceprint, _pcm16(samples)
+    return voiceprint, audio.pcm16_bytes(samples)
 
 
 def seed_voices(domain: Domain) -> list[str]:

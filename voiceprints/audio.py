@@ -115,6 +115,16 @@ def _to_int16(samples: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
+def pcm16_bytes(samples: np.ndarray) -> bytes:
+    """Float samples as 16-bit little-endian PCM: how audio is stored, and what PCM_S16LE_8000 carries."""
+    return _to_int16(samples).astype("<i2").tobytes()
+
+
+def pcm16_samples(data: bytes) -> np.ndarray:
+    """The inverse of `pcm16_bytes` for audio voiceid stored itself (no size limit: a call may be long)."""
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
+
+
 def mulaw_round_trip(samples: np.ndarray) -> np.ndarray:
     """float -> G.711 mu-law bytes -> float: a first approximation of the telephone channel."""
     codes = _ULAW_ENCODE[_to_int16(samples).astype(np.int32) + 32768]
@@ -282,8 +292,7 @@ def decode_pcm_s16le(data: bytes, *, sample_rate: int = 8000, max_bytes: int = M
     _check_rate(sample_rate)
     if len(data) % 2:
         raise AudioError(f"raw PCM-16 audio must have an even number of bytes, got {len(data):,}")
-    samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / np.float32(32768.0)
-    return Audio(samples, sample_rate)
+    return Audio(pcm16_samples(data), sample_rate)
 
 
 def to_canonical(audio: Audio) -> np.ndarray:

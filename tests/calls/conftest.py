@@ -40,7 +40,7 @@ def call_domain(calls: Any) -> dict[str, Any]:
 
 
 def pcm(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1, 1) * 32767).round().astype("<i2").tobytes()
+    return audio.pcm16_bytes(samples)
 
 
 def call_pcm(voice: demo.DemoVoice) -> bytes:

@@ -91,7 +91,7 @@ class Command(BaseCommand):
         except audio.AudioError as error:
             raise CommandError(f"{path}: {error}") from None
         samples = audio.to_canonical(recording)
-        return (samples.clip(-1, 1) * 32767).round().astype("<i2").tobytes()
+        return audio.pcm16_bytes(samples)
 
     def _stream(self, client: Any, pcm: bytes, options: dict[str, Any]) -> None:
         domain, name = options["domain"], options["session"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from django.core.management.base import BaseCommand, CommandParser
 
 from domains import blobstore
@@ -19,12 +18,12 @@ from fraudsters.models import FraudsterVoiceprint
 from jobs.erasure import fraudster_prefix
 from speakers import services as speaker_services
 from speakers.models import SpeakerVoiceprint
-from voiceprints import engine
+from voiceprints import audio, engine
 
 
 def _rebuilt(domain: Any, path: str) -> engine.Voiceprint | None:
     pcm = blobstore.load(domain, path)
-    return engine.voiceprint_of(np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0)
+    return engine.voiceprint_of(audio.pcm16_samples(pcm))
 
 
 class Command(BaseCommand):
