@@ -134,8 +134,11 @@ def session_put_audio(
     session.audio_started_at = session.audio_started_at or now
     session.audio_ended_at = now
     session.updated_at = now
-    if session.enrollment_status == Status.NOT_ENOUGH_SPEECH and _enough_to_enroll(session):
-        _begin_enrollment(session)
+    if session.enrollment_status == Status.NOT_ENOUGH_SPEECH:
+        if _enough_to_enroll(session):
+            _begin_enrollment(session)
+        else:
+            session.enrollment_message = _collecting_message(session)
     session.save()
     return session
 
@@ -152,6 +155,13 @@ def session_end(*, domain: Domain, session_name_or_id: str) -> Session:
 
 def _enough_to_enroll(session: Session) -> bool:
     return session.speech_seconds >= settings.VOICEID_ENROLLMENT_SPEECH_SECONDS
+
+
+def _collecting_message(session: Session) -> str:
+    return (
+        f"{session.speech_seconds:.1f} s of net speech collected; enrollment needs "
+        f"{settings.VOICEID_ENROLLMENT_SPEECH_SECONDS:g} s."
+    )
 
 
 def _begin_enrollment(session: Session) -> None:
@@ -194,10 +204,7 @@ def session_enroll(*, domain: Domain, session_name_or_id: str) -> Session:
         _begin_enrollment(session)
     else:
         session.enrollment_status = Status.NOT_ENOUGH_SPEECH
-        session.enrollment_message = (
-            f"{session.speech_seconds:.1f} s of net speech collected; enrollment needs "
-            f"{settings.VOICEID_ENROLLMENT_SPEECH_SECONDS:g} s."
-        )
+        session.enrollment_message = _collecting_message(session)
     session.save()
     return session
 
