@@ -13,6 +13,10 @@ _SETTING_NAMES = {
     "fraudsters_per_watchlist": "VOICEID_QUOTA_FRAUDSTERS_PER_WATCHLIST",
     "tags_per_domain": "VOICEID_QUOTA_TAGS_PER_DOMAIN",
     "active_sessions_per_domain": "VOICEID_QUOTA_ACTIVE_SESSIONS_PER_DOMAIN",
+    "active_enrollment_jobs_per_domain": "VOICEID_QUOTA_ACTIVE_ENROLLMENT_JOBS_PER_DOMAIN",
+    "active_registration_jobs_per_domain": "VOICEID_QUOTA_ACTIVE_REGISTRATION_JOBS_PER_DOMAIN",
+    "speakers_per_enrollment_job": "VOICEID_QUOTA_SPEAKERS_PER_ENROLLMENT_JOB",
+    "fraudsters_per_registration_job": "VOICEID_QUOTA_FRAUDSTERS_PER_REGISTRATION_JOB",
 }
 
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "fraudsters",
     "jobs",
     "calls",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60,
         "options": {"expires": 50},
     },
+    # Batch jobs whose worker vanished (no progress for VOICEID_JOB_LEASE_SECONDS) or whose start never
+    # reached the broker are queued again; claims on their entries expire, so no entry runs twice.
+    "resume-stalled-jobs": {
+        "task": "jobs.resume_stalled_jobs",
+        "schedule": env.float("VOICEID_JOB_RECOVERY_SECONDS", default=60.0),
+        "options": {"expires": 50},
+    },
+    # Webhook deliveries of events (events/) that failed are retried with backoff.
+    "deliver-events": {"task": "events.deliver_due", "schedule": 30, "options": {"expires": 25}},
 }
 
 STORAGES = {
@@ -241,6 +251,13 @@ VOICEID_QUOTAS = {
     "tags_per_domain": env.int("VOICEID_QUOTA_TAGS_PER_DOMAIN", default=200),
     # Sessions PENDING_CONFIGURATION or ONGOING at once (spec §4.9: 50 by default).
     "active_sessions_per_domain": env.int("VOICEID_QUOTA_ACTIVE_SESSIONS_PER_DOMAIN", default=50),
+    # Batch jobs (spec §8.1): SUBMITTED or IN_PROGRESS jobs of each kind at once, and entries per job.
+    "active_enrollment_jobs_per_domain": env.int("VOICEID_QUOTA_ACTIVE_ENROLLMENT_JOBS_PER_DOMAIN", default=1),
+    "active_registration_jobs_per_domain": env.int(
+        "VOICEID_QUOTA_ACTIVE_REGISTRATION_JOBS_PER_DOMAIN", default=1
+    ),
+    "speakers_per_enrollment_job": env.int("VOICEID_QUOTA_SPEAKERS_PER_ENROLLMENT_JOB", default=10_000),
+    "fraudsters_per_registration_job": env.int("VOICEID_QUOTA_FRAUDSTERS_PER_REGISTRATION_JOB", default=500),
 }
 
 # Retention (spec §5/§6), applied by the sweepers in jobs/sweepers.py. An ENROLLED speaker not accessed
@@ -284,3 +301,22 @@ VOICEID_SESSION_AUDIO_RETENTION_HOURS = env.int("VOICEID_SESSION_AUDIO_RETENTION
 VOICEID_VAD = env.str("VOICEID_VAD", default="energy")
 # The speaker model's weights (scripts/fetch-model puts them in var/models/ at install time).
 VOICEID_MODEL_PATH = env.str("VOICEID_MODEL_PATH", default="")
+
+# Batch jobs (jobs/). s3:// URIs resolve to VOICEID_LOCAL_S3_ROOT/<bucket>/<key> unless an S3 endpoint is
+# configured, in which case they go to that S3 API (any S3-compatible store) with these credentials.
+VOICEID_LOCAL_S3_ROOT = Path(env.str("VOICEID_LOCAL_S3_ROOT", default=str(VAR_DIR / "s3")))
+VOICEID_S3_ENDPOINT_URL = env.str("VOICEID_S3_ENDPOINT_URL", default="")
+VOICEID_S3_REGION = env.str("VOICEID_S3_REGION", default="us-east-1")
+VOICEID_S3_ACCESS_KEY_ID = env.str("VOICEID_S3_ACCESS_KEY_ID", default="")
+VOICEID_S3_SECRET_ACCESS_KEY = _read_secret("VOICEID_S3_SECRET_ACCESS_KEY") or ""
+# An entry claimed by a worker that stops making progress for this long is given to another worker.
+VOICEID_JOB_LEASE_SECONDS = env.int("VOICEID_JOB_LEASE_SECONDS", default=300)
+# How many workers may share one job's entries (each takes one `jobs.run_job` task).
+VOICEID_JOB_PARALLELISM = env.int("VOICEID_JOB_PARALLELISM", default=8)
+
+# Events (events/, docs/events.md): signed webhook deliveries of Voice ID's EventBridge-shaped events.
+VOICEID_EVENT_TIMEOUT_SECONDS = env.float("VOICEID_EVENT_TIMEOUT_SECONDS", default=10.0)
+VOICEID_EVENT_MAX_ATTEMPTS = env.int("VOICEID_EVENT_MAX_ATTEMPTS", default=12)
+VOICEID_EVENT_RETRY_BASE_SECONDS = env.float("VOICEID_EVENT_RETRY_BASE_SECONDS", default=30.0)
+VOICEID_EVENT_RETRY_MAX_SECONDS = env.float("VOICEID_EVENT_RETRY_MAX_SECONDS", default=3600.0)
+VOICEID_EVENT_RETENTION_DAYS = env.int("VOICEID_EVENT_RETENTION_DAYS", default=30)

@@ -1,0 +1,1 @@
+"""Voice ID's EventBridge events, recorded in an outbox and delivered to webhook subscriptions."""

@@ -1,0 +1,1 @@
+"""Tests of the events app: the outbox, signed webhook deliveries, the admin and the command."""
