@@ -25,6 +25,8 @@ from domains import services as domain_services
 from voiceid_site.awsjson import model
 from voiceid_site.awsjson.validate import validator
 
+pytest_plugins = ["tests.s3server"]  # the real S3 server fixture, `s3_server`
+
 # Errors answered in front of the model (authentication, protocol); their bodies carry only a message.
 FRONT_DOOR_ERRORS = {
     "UnknownOperationException",
