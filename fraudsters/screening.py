@@ -9,24 +9,32 @@ never searched. Checking the version is one indexed read per evaluation.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
+from django.db.models import QuerySet
 
 from fraudsters.models import FraudsterVoiceprint, Watchlist
 from voiceprints.engine import Voiceprint
-from voiceprints.index import VoiceprintIndex
+from voiceprints.index import Match, VoiceprintIndex
+
+if TYPE_CHECKING:
+    from domains.models import Domain
 
 _lock = threading.Lock()
 _cache: dict[int, tuple[int, VoiceprintIndex]] = {}
 
 
 def _build(watchlist: Watchlist) -> VoiceprintIndex:
-    rows = FraudsterVoiceprint.objects.filter(fraudster__memberships__watchlist=watchlist).select_related(
-        "fraudster"
+    return _index_of(
+        FraudsterVoiceprint.objects.filter(fraudster__memberships__watchlist=watchlist), watchlist.domain
     )
+
+
+def _index_of(rows: QuerySet[FraudsterVoiceprint], domain: Domain) -> VoiceprintIndex:
     ids, vectors, means, stds = [], [], [], []
-    for row in rows:
-        row.domain = watchlist.domain  # already loaded: spare the query sealing would make
+    for row in rows.select_related("fraudster"):
+        row.domain = domain  # already loaded: spare the query sealing would make
         voiceprint = Voiceprint.unpack(row.packed)
         ids.append(row.fraudster.generated_fraudster_id)
         vectors.append(voiceprint.vector)
@@ -54,6 +62,15 @@ def watchlist_index(watchlist: Watchlist) -> VoiceprintIndex:
     with _lock:
         _cache[watchlist.pk] = (version, index)
     return index
+
+
+def domain_search(domain: Domain, voiceprint: Voiceprint) -> Match | None:
+    """The closest fraudster of the whole domain, in any watchlist: the registration jobs' duplicate check.
+
+    Built fresh each time (a registration job adds fraudsters as it goes, and has at most 500 entries).
+    """
+    index = _index_of(FraudsterVoiceprint.objects.filter(domain=domain), domain)
+    return index.search(voiceprint.vector, voiceprint.cohort)
 
 
 def forget() -> None:

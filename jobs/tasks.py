@@ -39,3 +39,29 @@ def sweep_erase() -> None:
     from jobs import sweepers
 
     sweepers.erase_domains()
+
+
+# Batch jobs: doorbells. The job and entry rows say what is left to do, so a redelivered or repeated
+# message only costs a lookup (jobs/services.py explains the crash safety).
+JOB: dict[str, Any] = {"acks_late": True, "ignore_result": True}
+
+
+@shared_task(name="jobs.prepare_job", **JOB)
+def prepare_job(job_pk: int) -> None:
+    from jobs import services
+
+    services.job_prepare(job_pk=job_pk)
+
+
+@shared_task(name="jobs.run_job", **JOB)
+def run_job(job_pk: int) -> int:
+    from jobs import processing
+
+    return processing.job_run(job_pk=job_pk)
+
+
+@shared_task(name="jobs.resume_stalled_jobs", **JOB)
+def resume_stalled_jobs() -> int:
+    from jobs import services
+
+    return services.job_resume_stalled()

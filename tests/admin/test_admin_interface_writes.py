@@ -11,6 +11,8 @@ ADMIN_MODULES = [
     "domains/admin.py",
     "speakers/admin.py",
     "fraudsters/admin.py",
+    "jobs/admin.py",
+    "events/admin.py",
     "voiceid_site/admin_support.py",
 ]
 ORM_WRITE = re.compile(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,14 +26,6 @@ def test_an_unknown_target_is_refused_by_name(signed_post):
 def test_another_services_target_is_refused(signed_post):
     response = signed_post("DynamoDB_20120810.ListTables", b"{}")
     assert response.json()["__type"] == "UnknownOperationException"
-
-
-def test_an_operation_not_built_yet_says_so(voiceid, domain):
-    with pytest.raises(ClientError) as excinfo:
-        voiceid.list_speaker_enrollment_jobs(DomainId=domain["DomainId"])
-    error = excinfo.value.response["Error"]
-    assert error["Code"] == "UnknownOperationException"
-    assert "does not implement it yet" in error["Message"]
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b"[1, 2]", b'"text"'])

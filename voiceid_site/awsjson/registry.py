@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 Handler = Callable[["ApiContext", dict[str, Any]], dict[str, Any] | None]
 
 # Listed explicitly so that what the API serves is greppable.
-API_MODULES = ("domains.api", "speakers.api", "fraudsters.api", "calls.api")
+API_MODULES = ("domains.api", "speakers.api", "fraudsters.api", "calls.api", "jobs.api")
 
 _handlers: dict[str, Handler] = {}
 _loaded = False

@@ -1,0 +1,182 @@
+"""The job machinery below the API: manifests parsed, stalled jobs resumed, poison entries given up, admin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from domains import services as domain_services
+from domains.models import Domain
+from jobs import manifests, processing, services
+from jobs.models import BatchJob, JobEntry
+from tests.jobs.batch import ROLE, LocalBucket, enrollment_manifest
+from voiceid_site import demo
+from voiceid_site.celery import app
+
+# --- manifests -------------------------------------------------------------------------------------
+
+
+def test_a_manifest_accepts_both_spellings_of_s3uri_and_a_byte_order_mark() -> None:
+    document = {
+        "Version": "1.0",
+        "SpeakerEnrollmentRequests": [
+            {
+                "RequestId": "r1",
+                "SpeakerId": "caller-1",
+                "AudioSpecifications": [
+                    {"S3Uri": "s3://bucket/a.wav", "ChannelId": 0},
+                    {"S3URI": "s3://bucket/b.wav", "ChannelId": 1},
+                ],
+            }
+        ],
+    }
+    [request] = manifests.parse_enrollment(b"\xef\xbb\xbf" + json.dumps(document).encode())
+    assert request.problem == ""
+    assert [(audio.uri, audio.channel) for audio in request.audio] == [
+        ("s3://bucket/a.wav", 0),
+        ("s3://bucket/b.wav", 1),
+    ]
+    assert manifests.Request.from_json(request.to_json()) == request
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"S3Uri": "https://bucket/a.wav", "ChannelId": 0}, '"S3Uri" must be an s3://bucket/key URI'),
+        ({"S3Uri": "s3://bucket/a.wav", "ChannelId": True}, '"ChannelId" must be 0 or 1'),
+        ({"S3Uri": "s3://bucket/a.wav"}, '"ChannelId" must be 0 or 1'),
+        ("s3://bucket/a.wav", "is not an object"),
+    ],
+)
+def test_a_bad_recording_makes_only_its_request_fail(spec: Any, problem: str) -> None:
+    document = {
+        "Version": "1.0",
+        "FraudsterRegistrationRequests": [
+            {"RequestId": "bad", "AudioSpecifications": [spec]},
+            {"RequestId": "good", "AudioSpecifications": [{"S3Uri": "s3://bucket/a.wav", "ChannelId": 0}]},
+        ],
+    }
+    bad, good = manifests.parse_registration(json.dumps(document).encode())
+    assert problem in bad.problem
+    assert good.problem == ""
+
+
+def test_a_manifest_that_is_not_an_object_fails_as_a_whole() -> None:
+    with pytest.raises(manifests.ManifestError, match="JSON object"):
+        manifests.parse_enrollment(b"[]")
+
+
+# --- recovery --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bucket(settings: Any, tmp_path: Any) -> LocalBucket:
+    settings.VOICEID_LOCAL_S3_ROOT = tmp_path / "s3"
+    settings.VOICEID_S3_ENDPOINT_URL = ""
+    return LocalBucket(tmp_path / "s3")
+
+
+@pytest.fixture
+def domain(transactional_db: None) -> Domain:
+    return domain_services.domain_create(name="jobs", kms_key_id="alias/jobs", region="us-east-1")
+
+
+@pytest.fixture
+def queued_only() -> Iterator[None]:
+    """Doorbells go to the broker and nobody answers: what a job sees when its worker vanished."""
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = True
+
+
+def prepared_job(domain: Domain, bucket: LocalBucket, speakers: int) -> BatchJob:
+    uris = bucket.put_voice(demo.CALLERS[0], "alice")
+    manifest = enrollment_manifest([(f"r{n}", f"caller-{n}", uris) for n in range(speakers)])
+    job = services.job_start(
+        domain=domain,
+        request=services.JobRequest(
+            kind=BatchJob.Kind.SPEAKER_ENROLLMENT,
+            data_access_role_arn=ROLE,
+            input_s3_uri=bucket.put_json("m.json", manifest),
+            output_s3_uri="s3://recordings/out",
+            config={"FraudDetectionConfig": {"FraudDetectionAction": "IGNORE"}},
+        ),
+    )
+    services.job_prepare(job_pk=job.pk)
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.IN_PROGRESS
+    return job
+
+
+def test_a_job_whose_worker_vanished_is_resumed_and_its_held_entry_taken_over(
+    domain: Domain, bucket: LocalBucket, queued_only: None, settings: Any
+) -> None:
+    job = prepared_job(domain, bucket, speakers=2)
+    # A worker took the first entry, then died: its lease and the job's heartbeat are both old.
+    long_ago = timezone.now() - timedelta(seconds=settings.VOICEID_JOB_LEASE_SECONDS + 5)
+    JobEntry.objects.filter(job=job, position=0).update(
+        claimed_by="dead:1", claimed_until=long_ago, attempts=1
+    )
+    BatchJob.objects.filter(pk=job.pk).update(heartbeat_at=long_ago)
+
+    app.conf.task_always_eager = True  # a worker answers the recovery sweep's doorbell
+    assert services.job_resume_stalled() == 1
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.COMPLETED
+    assert sorted(JobEntry.objects.filter(job=job).values_list("attempts", flat=True)) == [1, 2]
+
+
+def test_a_running_job_is_left_alone_by_the_recovery_sweep(
+    domain: Domain, bucket: LocalBucket, queued_only: None
+) -> None:
+    prepared_job(domain, bucket, speakers=1)
+    assert services.job_resume_stalled() == 0
+
+
+def test_an_entry_that_keeps_killing_its_worker_is_given_up_with_500(
+    domain: Domain, bucket: LocalBucket, queued_only: None
+) -> None:
+    job = prepared_job(domain, bucket, speakers=2)
+    JobEntry.objects.filter(job=job, position=0).update(attempts=services.MAX_ATTEMPTS)
+    assert processing.job_run(job_pk=job.pk, worker="test:1") == 2
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.COMPLETED_WITH_ERRORS
+    output = json.loads(bucket.path(f"out/{job.job_id}/m.json.out").read_bytes())
+    [error] = output["Errors"]
+    assert error["RequestId"] == "r0" and error["ErrorCode"] == 500
+    assert [record["RequestId"] for record in output["SuccessfulEnrollments"]] == ["r1"]
+
+
+def test_finishing_twice_writes_the_same_output_and_one_end_event(
+    domain: Domain, bucket: LocalBucket, queued_only: None
+) -> None:
+    from events.models import Event
+
+    job = prepared_job(domain, bucket, speakers=1)
+    processing.job_run(job_pk=job.pk, worker="test:1")
+    path = bucket.path(f"out/{job.job_id}/m.json.out")
+    first = path.read_bytes()
+    assert services.job_finish(job_pk=job.pk) is None
+    assert processing.job_run(job_pk=job.pk, worker="test:2") == 0
+    assert path.read_bytes() == first
+    batch_events = Event.objects.filter(detail_type="VoiceId Batch Speaker Enrollment Action")
+    assert sorted(event.envelope["detail"]["status"] for event in batch_events) == ["SUBMITTED", "SUCCESS"]
+
+
+# --- admin -----------------------------------------------------------------------------------------
+
+
+def test_superusers_see_jobs_read_only_in_the_admin(
+    domain: Domain, bucket: LocalBucket, queued_only: None, admin_client: Any
+) -> None:
+    job = prepared_job(domain, bucket, speakers=1)
+    listing = admin_client.get("/admin/jobs/speakerenrollmentjob/")
+    assert listing.status_code == 200 and job.job_id in listing.content.decode()
+    page = admin_client.get(f"/admin/jobs/speakerenrollmentjob/{job.pk}/change/")
+    assert page.status_code == 200 and "0 % (0 of 1)" in page.content.decode()
+    assert admin_client.get("/admin/jobs/speakerenrollmentjob/add/").status_code == 403
