@@ -83,3 +83,31 @@ def test_the_aws_cli_reports_a_bad_secret(live_server, api_credentials):
                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 255
     assert "InvalidSignatureException" in result.stderr
+
+
+def test_the_aws_cli_runs_the_demos_batch_enrollment(aws, settings, tmp_path):
+    """What `make run` prints for the batch demo: the demo's manifest, started and read with the CLI."""
+    from voiceid_site import demo
+
+    settings.VOICEID_LOCAL_S3_ROOT = tmp_path
+    manifest = demo.write_batch_demo(tmp_path)
+    did = aws(
+        "create-domain", "--name", "cli", "--server-side-encryption-configuration", "KmsKeyId=alias/cli"
+    )["Domain"]["DomainId"]
+    job = aws(
+        "start-speaker-enrollment-job",
+        "--domain-id", did,
+        "--data-access-role-arn", "arn:aws:iam::000000000000:role/voiceid-demo",
+        "--input-data-config", f"S3Uri={manifest}",
+        "--output-data-config", f"S3Uri=s3://{demo.DEMO_BUCKET}/output",
+    )["Job"]  # fmt: skip
+    described = aws("describe-speaker-enrollment-job", "--domain-id", did, "--job-id", job["JobId"])["Job"]
+    assert described["JobStatus"] == "COMPLETED"
+    assert (
+        aws("describe-speaker", "--domain-id", did, "--speaker-id", "dave")["Speaker"]["Status"] == "ENROLLED"
+    )
+    output = json.loads(
+        (tmp_path / demo.DEMO_BUCKET / "output" / job["JobId"] / "manifest.json.out").read_text()
+    )
+    assert output["SuccessfulEnrollments"][0]["EnrollmentStatus"] == "NEW_ENROLLMENT"
+    assert aws("list-speaker-enrollment-jobs", "--domain-id", did)["JobSummaries"][0]["JobId"] == job["JobId"]

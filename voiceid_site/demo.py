@@ -97,3 +97,30 @@ def seed_voices(domain: Domain) -> list[str]:
         fraudster = fraudster_services.fraudster_register(domain=domain, voiceprint=voiceprint, audio_pcm=pcm)
         done.append(f"registered fraudster {fraudster.generated_fraudster_id}")
     return done
+
+
+DEMO_BUCKET = "demo-recordings"
+
+
+def write_batch_demo(s3_root: Path) -> str:
+    """A bucket of the embedded S3 with a manifest enrolling the stranger as "dave"; returns its URI.
+
+    What a contact centre's migration looks like: recordings of a caller, and a manifest naming them.
+    """
+    import json
+    import shutil
+
+    folder = s3_root / DEMO_BUCKET
+    (folder / "dave").mkdir(parents=True, exist_ok=True)
+    specs = []
+    for path in STRANGER.recordings()[: STRANGER._split()]:
+        shutil.copyfile(path, folder / "dave" / path.name)
+        specs.append({"S3Uri": f"s3://{DEMO_BUCKET}/dave/{path.name}", "ChannelId": 0})
+    manifest = {
+        "Version": "1.0",
+        "SpeakerEnrollmentRequests": [
+            {"RequestId": "req-dave", "SpeakerId": "dave", "AudioSpecifications": specs}
+        ],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return f"s3://{DEMO_BUCKET}/manifest.json"

@@ -61,6 +61,7 @@ class Command(BaseCommand):
         for line in demo.seed_voices(domain):
             self.stdout.write(f"  {line}")
         self._explain_calls(domain.domain_id)
+        self._explain_batch_job(domain.domain_id)
 
     def _explain_calls(self, domain_id: str) -> None:
         self.stdout.write("Demo voices: " + ", ".join(f"{v.name} ({v.description})" for v in demo.CALLERS))
@@ -76,3 +77,16 @@ class Command(BaseCommand):
                 f"  .venv/bin/python manage.py stream_call {files} "
                 f"--domain {domain_id} --speaker {claim} --session call-$(date +%s)"
             )
+
+    def _explain_batch_job(self, domain_id: str) -> None:
+        manifest = demo.write_batch_demo(settings.VOICEID_LOCAL_S3_ROOT)
+        output = f"s3://{demo.DEMO_BUCKET}/output"
+        self.stdout.write(
+            f"Batch enrollment (docs/jobs.md): {manifest} enrolls a new caller, dave, from "
+            f"{settings.VOICEID_LOCAL_S3_ROOT}/{demo.DEMO_BUCKET}/dave/:\n"
+            f"  aws voice-id start-speaker-enrollment-job --endpoint-url http://127.0.0.1:8000 --region us-east-1 "
+            f"--domain-id {domain_id} --data-access-role-arn arn:aws:iam::000000000000:role/voiceid-demo "
+            f"--input-data-config S3Uri={manifest} --output-data-config S3Uri={output}\n"
+            f"  (then describe-speaker-enrollment-job; the output file lands in "
+            f"{settings.VOICEID_LOCAL_S3_ROOT}/{demo.DEMO_BUCKET}/output/<JobId>/manifest.json.out)"
+        )
