@@ -1,14 +1,20 @@
-"""URLs: the AWS JSON API is `POST /`; the same path answers browsers with the home page."""
+"""URLs: the AWS JSON API is `POST /`; browsers get the dashboard, the admin and the health check."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from voiceid_site import health, views
 
 urlpatterns = [
     path("", views.root, name="root"),
     path("health", health.health, name="health"),
+    path("accounts/", include("accounts.urls")),
+    path("domains/", include("domains.urls")),
+    path("speakers/", include("speakers.urls")),
+    path("fraudsters/", include("fraudsters.urls")),
+    path("jobs/", include("jobs.urls")),
+    path("calls/", include("calls.urls")),
     path("admin/", admin.site.urls),
 ]
