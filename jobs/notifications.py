@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from events.services import event_record
-
 from jobs.models import BatchJob
 
 SOURCE_BATCH = "BATCH"
@@ -90,26 +89,18 @@ def speaker_enrollment_event(
     error: tuple[int, str] | None = None,
 ) -> None:
     """One entry of an enrollment job: enrolled (NEW_ENROLLMENT / ENROLLMENT_OVERWRITE) or refused."""
-    detail: dict[str, Any] = {
-        "sourceId": f"{job.job_id}:{request_id}",
-        "action": "ENROLL",
-        "status": "FAILURE" if error else "SUCCESS",
-        "data": {
+    _entry_event(
+        job,
+        detail_type="VoiceId Speaker Action",
+        request_id=request_id,
+        action="ENROLL",
+        ids={"generatedSpeakerId": generated_speaker_id},
+        data={
             "enrollmentSource": SOURCE_BATCH,
             "enrollmentSourceId": job.job_id,
             "enrollmentStatus": enrollment_status,
         },
-    }
-    if generated_speaker_id:
-        detail["generatedSpeakerId"] = generated_speaker_id
-    if error:
-        detail["errorInfo"] = {
-            "errorCode": error[0],
-            "errorMessage": error[1],
-            "errorType": _error_type(error[0]),
-        }
-    event_record(
-        domain=job.domain, detail_type="VoiceId Speaker Action", detail=detail, resources=[job.domain.arn]
+        error=error,
     )
 
 
@@ -122,28 +113,46 @@ def fraudster_registration_event(
     registration_status: str | None,
     error: tuple[int, str] | None = None,
 ) -> None:
-    detail: dict[str, Any] = {
-        "sourceId": f"{job.job_id}:{request_id}",
-        "action": "REGISTER",
-        "status": "FAILURE" if error else "SUCCESS",
-        "watchlistIds": watchlist_ids,
-        "data": {
+    """One entry of a registration job: registered (NEW_REGISTRATION) or refused."""
+    _entry_event(
+        job,
+        detail_type="VoiceId Fraudster Action",
+        request_id=request_id,
+        action="REGISTER",
+        ids={"generatedFraudsterId": generated_fraudster_id, "watchlistIds": watchlist_ids},
+        data={
             "registrationSource": SOURCE_BATCH,
             "registrationSourceId": job.job_id,
             "registrationStatus": registration_status,
         },
+        error=error,
+    )
+
+
+def _entry_event(
+    job: BatchJob,
+    *,
+    detail_type: str,
+    request_id: str,
+    action: str,
+    ids: dict[str, Any],
+    data: dict[str, Any],
+    error: tuple[int, str] | None,
+) -> None:
+    detail: dict[str, Any] = {
+        "sourceId": f"{job.job_id}:{request_id}",
+        "action": action,
+        "status": "FAILURE" if error else "SUCCESS",
+        **{key: value for key, value in ids.items() if value},
+        "data": data,
     }
-    if generated_fraudster_id:
-        detail["generatedFraudsterId"] = generated_fraudster_id
     if error:
         detail["errorInfo"] = {
             "errorCode": error[0],
             "errorMessage": error[1],
             "errorType": _error_type(error[0]),
         }
-    event_record(
-        domain=job.domain, detail_type="VoiceId Fraudster Action", detail=detail, resources=[job.domain.arn]
-    )
+    event_record(domain=job.domain, detail_type=detail_type, detail=detail, resources=[job.domain.arn])
 
 
 def _error_type(code: int) -> str:

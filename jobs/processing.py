@@ -128,6 +128,10 @@ def _apply_once(entry: JobEntry, apply: Callable[[JobEntry], None]) -> None:
             apply(locked)
 
 
+def _succeeded(entry: JobEntry, **record: Any) -> None:
+    services.entry_record(entry=entry, outcome=outputs.success(**record), error_code=None)
+
+
 def _find_speaker(entry: JobEntry, request: manifests.Request) -> Speaker | None:
     if not request.speaker_id:
         return None
@@ -244,15 +248,12 @@ def _record_enrollment(
             generated_speaker_id=speaker.generated_speaker_id,
             enrollment_status=status,
         )
-    services.entry_record(
-        entry=entry,
-        outcome=outputs.success(
-            RequestId=request.request_id,
-            GeneratedSpeakerId=speaker.generated_speaker_id,
-            CustomerSpeakerId=request.speaker_id,
-            EnrollmentStatus=status,
-        ),
-        error_code=None,
+    _succeeded(
+        entry,
+        RequestId=request.request_id,
+        GeneratedSpeakerId=speaker.generated_speaker_id,
+        CustomerSpeakerId=request.speaker_id,
+        EnrollmentStatus=status,
     )
 
 
@@ -282,15 +283,12 @@ def _record_registration(
     if config["DuplicateRegistrationAction"] == "SKIP":
         match = screening.domain_search(entry.domain, voiceprint)
         if match is not None and match.risk_score >= config["FraudsterSimilarityThreshold"]:
-            services.entry_record(
-                entry=entry,
-                outcome=outputs.success(
-                    RequestId=request.request_id,
-                    GeneratedFraudsterId=match.id,
-                    RegistrationStatus="DUPLICATE_SKIPPED",
-                    FraudsterSimilarityScore=match.risk_score,
-                ),
-                error_code=None,
+            _succeeded(
+                entry,
+                RequestId=request.request_id,
+                GeneratedFraudsterId=match.id,
+                RegistrationStatus="DUPLICATE_SKIPPED",
+                FraudsterSimilarityScore=match.risk_score,
             )
             return
     fraudster = fraudster_services.fraudster_register(
@@ -303,12 +301,9 @@ def _record_registration(
         watchlist_ids=[watchlist.watchlist_id],
         registration_status="NEW_REGISTRATION",
     )
-    services.entry_record(
-        entry=entry,
-        outcome=outputs.success(
-            RequestId=request.request_id,
-            GeneratedFraudsterId=fraudster.generated_fraudster_id,
-            RegistrationStatus="NEW_REGISTRATION",
-        ),
-        error_code=None,
+    _succeeded(
+        entry,
+        RequestId=request.request_id,
+        GeneratedFraudsterId=fraudster.generated_fraudster_id,
+        RegistrationStatus="NEW_REGISTRATION",
     )

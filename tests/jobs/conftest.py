@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,8 @@ from domains import services as domain_services
 from domains.models import Domain
 from speakers import services as speaker_services
 from speakers.models import Speaker
+from tests.jobs.batch import LocalBucket
+from voiceid_site.celery import app
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +64,19 @@ def write_file(name: str, content: bytes = b"RIFF....WAVE") -> str:
 
 def status_of(speaker: Speaker) -> str:
     return Speaker.objects.values_list("status", flat=True).get(pk=speaker.pk)
+
+
+@pytest.fixture
+def bucket(settings: Any, tmp_path: Any) -> LocalBucket:
+    """A bucket of the embedded S3, in a folder of this test's own."""
+    settings.VOICEID_LOCAL_S3_ROOT = tmp_path / "s3"
+    settings.VOICEID_S3_ENDPOINT_URL = ""
+    return LocalBucket(tmp_path / "s3")
+
+
+@pytest.fixture
+def queued_only() -> Iterator[None]:
+    """Job doorbells go to the (test) broker and nobody answers: what a job sees while no worker runs."""
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = True

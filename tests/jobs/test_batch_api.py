@@ -7,7 +7,6 @@ worker on the real broker are in test_batch_workers.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +24,6 @@ from tests.jobs.batch import (
     registration_manifest,
 )
 from voiceid_site import demo
-from voiceid_site.celery import app
 from voiceprints import audio
 
 ALICE, BOB, CAROL = demo.CALLERS
@@ -34,21 +32,6 @@ ALICE, BOB, CAROL = demo.CALLERS
 @pytest.fixture(autouse=True)
 def _fresh_screening_cache() -> None:
     screening.forget()
-
-
-@pytest.fixture
-def bucket(settings: Any, tmp_path: Any) -> LocalBucket:
-    settings.VOICEID_LOCAL_S3_ROOT = tmp_path / "s3"
-    settings.VOICEID_S3_ENDPOINT_URL = ""
-    return LocalBucket(tmp_path / "s3")
-
-
-@pytest.fixture
-def no_worker() -> Iterator[None]:
-    """Jobs stay queued: the doorbell goes to the (test) broker and nobody answers it."""
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = True
 
 
 def start_enrollment(voiceid: Any, domain_id: str, manifest_uri: str, **extra: Any) -> dict[str, Any]:
@@ -411,7 +394,7 @@ def test_an_unknown_watchlist_is_refused_at_start(
 
 
 def test_a_retried_start_with_the_same_client_token_returns_the_same_job(
-    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any], no_worker: None
+    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any], queued_only: None
 ) -> None:
     first = start_enrollment(voiceid, domain["DomainId"], "s3://recordings/m.json", ClientToken="retry-1")
     again = start_enrollment(voiceid, domain["DomainId"], "s3://recordings/m.json", ClientToken="retry-1")
@@ -425,7 +408,7 @@ def test_a_retried_start_with_the_same_client_token_returns_the_same_job(
 
 
 def test_one_active_job_of_each_kind_per_domain(
-    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any], no_worker: None
+    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any], queued_only: None
 ) -> None:
     start_enrollment(voiceid, domain["DomainId"], "s3://recordings/m.json")
     with pytest.raises(ClientError) as error:

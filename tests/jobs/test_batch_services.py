@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -75,23 +74,8 @@ def test_a_manifest_that_is_not_an_object_fails_as_a_whole() -> None:
 
 
 @pytest.fixture
-def bucket(settings: Any, tmp_path: Any) -> LocalBucket:
-    settings.VOICEID_LOCAL_S3_ROOT = tmp_path / "s3"
-    settings.VOICEID_S3_ENDPOINT_URL = ""
-    return LocalBucket(tmp_path / "s3")
-
-
-@pytest.fixture
 def domain(transactional_db: None) -> Domain:
     return domain_services.domain_create(name="jobs", kms_key_id="alias/jobs", region="us-east-1")
-
-
-@pytest.fixture
-def queued_only() -> Iterator[None]:
-    """Doorbells go to the broker and nobody answers: what a job sees when its worker vanished."""
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = True
 
 
 def prepared_job(domain: Domain, bucket: LocalBucket, speakers: int) -> BatchJob:
