@@ -48,6 +48,7 @@ Status = BatchJob.Status
 
 MANIFEST_MAX_BYTES = 50 * 2**20
 MAX_ATTEMPTS = 3
+STORE_PATIENCE = timedelta(hours=1)  # how long a job waits for an unreachable S3 store before failing
 DEFAULT_RISK_THRESHOLD = 50  # the sessions' default (spec §4.6); the batch default is undocumented
 DEFAULT_SIMILARITY_THRESHOLD = 70  # undocumented in Voice ID; chosen on the devset (docs/jobs.md)
 
@@ -202,7 +203,11 @@ def job_prepare(*, job_pk: int) -> None:
         return
     try:
         requests = _read_manifest(job)
-    except (manifests.ManifestError, s3.StorageError) as error:
+    except s3.StorageError as error:
+        if not _wait_out(job, error):
+            job_fail(job_pk=job.pk, status_code=error.status_code, message=error.message)
+        return
+    except manifests.ManifestError as error:
         job_fail(job_pk=job.pk, status_code=error.status_code, message=error.message)
         return
     with transaction.atomic():
@@ -329,6 +334,8 @@ def job_finish(*, job_pk: int) -> BatchJob | None:
         try:
             s3.write_bytes(uri, document, kms_key_id=job.output_kms_key_id or None)
         except s3.StorageError as error:
+            if _wait_out(job, error):
+                return None
             _fail(
                 job,
                 status_code=error.status_code,
@@ -357,6 +364,18 @@ def _fail(job: BatchJob, *, status_code: int, message: str) -> None:
     job.ended_at = job.heartbeat_at = timezone.now()
     job.save(update_fields=["status", "failure_status_code", "failure_message", "ended_at", "heartbeat_at"])
     notifications.job_event(job)
+
+
+def _wait_out(job: BatchJob, error: s3.StorageError) -> bool:
+    """True when a storage failure is worth waiting out: the store is unreachable (5xx), and not for long.
+
+    The job stays as it is and the recovery sweep tries again after a lease; after STORE_PATIENCE the
+    job fails with the store's error instead of holding its domain's job slot forever.
+    """
+    if error.status_code < 500 or timezone.now() - job.created_at > STORE_PATIENCE:
+        return False
+    logger.warning("job %s waits for storage: %s", job.job_id, error.message)
+    return True
 
 
 # --- recovery --------------------------------------------------------------------------------------

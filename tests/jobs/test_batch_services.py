@@ -164,3 +164,30 @@ def test_superusers_see_jobs_read_only_in_the_admin(
     page = admin_client.get(f"/admin/jobs/speakerenrollmentjob/{job.pk}/change/")
     assert page.status_code == 200 and "0 % (0 of 1)" in page.content.decode()
     assert admin_client.get("/admin/jobs/speakerenrollmentjob/add/").status_code == 403
+
+
+def test_a_job_waits_out_an_unreachable_store_then_fails_with_its_error(
+    domain: Domain, settings: Any, queued_only: None
+) -> None:
+    from tests.jobs.stack import free_port
+
+    settings.VOICEID_S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.VOICEID_S3_ACCESS_KEY_ID, settings.VOICEID_S3_SECRET_ACCESS_KEY = "key", "secret"
+    job = services.job_start(
+        domain=domain,
+        request=services.JobRequest(
+            kind=BatchJob.Kind.FRAUDSTER_REGISTRATION,
+            data_access_role_arn=ROLE,
+            input_s3_uri="s3://archive/manifest.json",
+            output_s3_uri="s3://archive/out",
+        ),
+    )
+    services.job_prepare(job_pk=job.pk)
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.SUBMITTED  # the recovery sweep will try again
+
+    BatchJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - services.STORE_PATIENCE)
+    services.job_prepare(job_pk=job.pk)
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.FAILED
+    assert job.failure_status_code == 503
