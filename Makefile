@@ -32,6 +32,9 @@ $(MODEL): | $(VENV)/.installed
 
 install: $(VENV)/.installed $(MODEL)
 install-test: $(VENV)/.installed-test $(AWSCLI_VENV)/.installed $(MODEL)
+	@# The browser tests drive Debian's chromium through Playwright (never `playwright install`: no downloads).
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium) \
+		|| echo "WARNING: could not install Debian's chromium (needs root); the browser tests will skip."
 
 var/secret_key: | $(VENV)/.installed
 	@mkdir -p var

@@ -2,5 +2,13 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
+from calls import views
+
 app_name = "calls"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.call_list, name="list"),
+    # SessionIds look like `id#…`: reverse() escapes the `#` as %23 and the path comes back decoded.
+    path("<str:session_id>/", views.call_detail, name="detail"),
+]

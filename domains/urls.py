@@ -2,5 +2,11 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
+from domains import views
+
 app_name = "domains"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.domain_list, name="list"),
+]

@@ -65,3 +65,39 @@ def fraudster_list(
     for fraudster in page.items:
         fraudster.domain = domain
     return page
+
+
+def watchlist_dashboard_list(*, domain: Domain, after: int | None, limit: int) -> Page[Watchlist]:
+    """Watchlists with their member counts, for the dashboard (one query for the page)."""
+    from django.db.models import Count
+
+    page = keyset_page(
+        Watchlist.objects.filter(domain=domain).annotate(fraudster_count=Count("memberships")),
+        after=after,
+        limit=limit,
+    )
+    for watchlist in page.items:
+        watchlist.domain = domain
+    return page
+
+
+def watchlist_all(*, domain: Domain) -> list[Watchlist]:
+    """Every watchlist of the domain (a quota keeps them few), for the associate form's choice."""
+    watchlists = list(Watchlist.objects.filter(domain=domain).order_by("pk"))
+    for watchlist in watchlists:
+        watchlist.domain = domain
+    return watchlists
+
+
+def fraudster_memberships(*, fraudster: Fraudster) -> list[WatchlistMembership]:
+    """The fraudster's watchlists with when it joined each, oldest first."""
+    memberships = list(fraudster.memberships.all())  # prefetched by fraudster_get
+    for membership in memberships:
+        membership.watchlist.domain = fraudster.domain
+    return memberships
+
+
+def fraudster_has_voiceprint(*, fraudster: Fraudster) -> bool:
+    from fraudsters.models import FraudsterVoiceprint
+
+    return FraudsterVoiceprint.objects.filter(fraudster=fraudster).exists()

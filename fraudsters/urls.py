@@ -2,5 +2,19 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
+from fraudsters import views
+
 app_name = "fraudsters"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.fraudster_list, name="list"),
+    path("watchlists/", views.watchlists, name="watchlists"),
+    path("watchlists/<str:domain_id>/<str:watchlist_id>/", views.watchlist_detail, name="watchlist"),
+    path("<str:domain_id>/<str:fraudster_id>/", views.fraudster_detail, name="detail"),
+    path("<str:domain_id>/<str:fraudster_id>/associate/", views.fraudster_associate, name="associate"),
+    path(
+        "<str:domain_id>/<str:fraudster_id>/disassociate/", views.fraudster_disassociate, name="disassociate"
+    ),
+    path("<str:domain_id>/<str:fraudster_id>/delete/", views.fraudster_delete, name="delete"),
+]

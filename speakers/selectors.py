@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.db.models import Q
+
 from domains import envelope
 from domains.models import Domain
-from speakers.models import Speaker
+from speakers.models import Speaker, SpeakerVoiceprint
 from voiceid_site.exceptions import ResourceNotFound
 from voiceid_site.ids import is_generated_id
 from voiceid_site.paging import Page, keyset_page
@@ -58,3 +62,54 @@ def speaker_ids_with_customer_id(*, customer_speaker_id: str) -> list[int]:
             )
         )
     return ids
+
+
+def speaker_search(
+    *,
+    domain: Domain,
+    speaker_id: str = "",
+    status: str = "",
+    accessed_before: datetime | None = None,
+    after: int | None,
+    limit: int,
+) -> Page[Speaker]:
+    """The dashboard's speaker list: an exact id (either form) or a filtered keyset page.
+
+    Customer ids are sealed, so there is no partial match: an id is found through its keyed hash or not at
+    all. `accessed_before` keeps speakers last accessed before that moment or never (the stale ones).
+    """
+    if speaker_id:
+        speaker = speaker_find(domain=domain, speaker_id=speaker_id)
+        found = [speaker] if speaker is not None and (not status or speaker.status == status) else []
+        for match in found:
+            _add_display_id(match)
+        return Page(items=found, next_position=None)
+    speakers = Speaker.objects.filter(domain=domain)
+    if status:
+        speakers = speakers.filter(status=status)
+    if accessed_before is not None:
+        speakers = speakers.filter(Q(last_accessed_at__lt=accessed_before) | Q(last_accessed_at__isnull=True))
+    page = keyset_page(speakers, after=after, limit=limit)
+    for speaker in page.items:
+        speaker.domain = domain  # already loaded: spare a query per row (and per decrypted id)
+    for speaker in page.items:
+        _add_display_id(speaker)
+    return page
+
+
+def _add_display_id(speaker: Speaker) -> None:
+    from domains.sealing import readable
+
+    speaker.display_customer_id = readable(speaker, "customer_speaker_id")  # type: ignore[attr-defined]
+
+
+def speaker_describe(*, domain: Domain, speaker_id: str) -> Speaker:
+    """The speaker (either id form) with its customer id readable for display; ResourceNotFound if absent."""
+    speaker = speaker_get(domain=domain, speaker_id=speaker_id)
+    _add_display_id(speaker)
+    return speaker
+
+
+def speaker_enrollment(*, speaker: Speaker) -> SpeakerVoiceprint | None:
+    """The speaker's voiceprint row without its sealed payload: where the enrollment came from, and when."""
+    return SpeakerVoiceprint.objects.filter(speaker=speaker).defer("packed_sealed").first()

@@ -24,3 +24,13 @@ def keyset_page[M: Model](queryset: QuerySet[M], *, after: int | None, limit: in
     has_more = len(rows) > limit
     rows = rows[:limit]
     return Page(items=rows, next_position=rows[-1].pk if has_more else None)
+
+
+def keyset_page_newest[M: Model](queryset: QuerySet[M], *, before: int | None, limit: int) -> Page[M]:
+    """The same, newest first: `before` is the last position handed out (the dashboard's recent lists)."""
+    if before is not None:
+        queryset = queryset.filter(pk__lt=before)
+    rows = list(queryset.order_by("-pk")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=rows, next_position=rows[-1].pk if has_more else None)

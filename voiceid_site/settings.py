@@ -333,6 +333,9 @@ VOICEID_S3_ENDPOINT_URL = env.str("VOICEID_S3_ENDPOINT_URL", default="")
 VOICEID_S3_REGION = env.str("VOICEID_S3_REGION", default="us-east-1")
 VOICEID_S3_ACCESS_KEY_ID = env.str("VOICEID_S3_ACCESS_KEY_ID", default="")
 VOICEID_S3_SECRET_ACCESS_KEY = _read_secret("VOICEID_S3_SECRET_ACCESS_KEY") or ""
+# Bucket where the dashboard stores uploaded manifests and recordings (s3://<bucket>/uploads/<random>/…);
+# in the embedded default it is the folder VOICEID_LOCAL_S3_ROOT/<bucket>, created on first upload.
+VOICEID_UPLOAD_BUCKET = env.str("VOICEID_UPLOAD_BUCKET", default="voiceid-uploads")
 # An entry claimed by a worker that stops making progress for this long is given to another worker.
 VOICEID_JOB_LEASE_SECONDS = env.int("VOICEID_JOB_LEASE_SECONDS", default=300)
 # How many workers may share one job's entries (each takes one `jobs.run_job` task).

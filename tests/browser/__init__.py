@@ -1,0 +1,1 @@
+"""Browser tests: headless Debian Chromium driven by Playwright against pytest-django's live server."""

@@ -1,0 +1,138 @@
+"""The analyst's day in a real browser: sign in, find a speaker by customer id, open it, opt it out and see
+the status change; manage watchlists and fraudsters; an auditor sees no opt-out and a forged one is refused.
+
+Every page must load without console errors under the CSP (the `browser_page` fixture fails the test
+otherwise); each screen is written to var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+import numpy as np
+import pytest
+
+from domains import services as domain_services
+from fraudsters import services as fraudster_services
+from speakers import services as speaker_services
+from speakers.models import Speaker
+from voiceprints import scoring
+from voiceprints.engine import Voiceprint
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def domain(transactional_db):
+    domain = domain_services.domain_create(
+        name="contact-centre", kms_key_id="alias/browser", region="us-east-1"
+    )
+    vector = np.full(4, 0.5, dtype=np.float32)
+    for number in range(3):
+        speaker = speaker_services.speaker_get_or_create_pending(
+            domain=domain, customer_speaker_id=f"cust-{number}"
+        )
+        speaker_services.speaker_enroll(
+            speaker=speaker,
+            voiceprint=Voiceprint(vector, scoring.CohortStats(0.1, 0.05), "test-model", 42.0),
+            source="BATCH_JOB",
+            audio_pcm=b"\0" * 32,
+        )
+    return domain
+
+
+def _speaker_on(page) -> Speaker:
+    """The speaker whose page the browser shows (/speakers/<DomainId>/<GeneratedSpeakerId>/)."""
+    return Speaker.objects.get(generated_speaker_id=unquote(page.url.rstrip("/").split("/")[-1]))
+
+
+def test_an_analyst_finds_a_speaker_and_opts_it_out(browser_page, live_server, sign_in, screenshot, domain):
+    page = browser_page
+    sign_in(page, live_server, "analyst")
+    # Signing in lands on the domains list.
+    assert page.url.endswith("/domains/")
+    page.get_by_role("link", name="contact-centre").wait_for()
+    screenshot(page, "domains-list")
+
+    page.get_by_role("link", name="contact-centre").click()
+    page.get_by_role("link", name="cust-2").wait_for()
+    screenshot(page, "speakers-list")
+
+    page.get_by_label("Customer or generated id").fill("cust-1")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"q=cust-1"))  # hx-push-url keeps the search bookmarkable
+    page.get_by_role("link", name="cust-2").wait_for(state="detached")
+    screenshot(page, "speakers-search")
+
+    page.get_by_role("link", name="cust-1").click()
+    badge = page.locator("#speaker-summary h1 .status-badge")
+    assert badge.inner_text() == "ENROLLED"
+    assert page.get_by_text("batch enrollment job").is_visible()
+    screenshot(page, "speaker-detail")
+
+    page.get_by_role("link", name="Opt out…").click()
+    confirm = page.get_by_role("alertdialog")
+    confirm.wait_for()
+    assert "retained enrollment audio" in confirm.inner_text()
+    screenshot(page, "speaker-opt-out-confirm")
+
+    page.get_by_role("button", name="Opt out and erase the voiceprint").click()
+    page.locator('#speaker-summary h1 .status-badge[data-status="OPTED_OUT"]').wait_for()
+    assert page.get_by_text("Opted out: the voiceprint is erased").is_visible()
+    assert page.get_by_role("link", name="Opt out…").count() == 0
+    screenshot(page, "speaker-opted-out")
+    assert _speaker_on(page).status == Speaker.Status.OPTED_OUT
+
+
+def test_an_analyst_manages_watchlists_and_fraudsters(browser_page, live_server, sign_in, screenshot, domain):
+    fraudster = fraudster_services.fraudster_create(domain=domain)
+    page = browser_page
+    sign_in(page, live_server, "analyst")
+
+    page.get_by_role("link", name="Watchlists").click()
+    page.get_by_label("Name").fill("mule-ring")
+    page.get_by_label("Description").fill("Seen in the Q3 campaign")
+    page.get_by_role("button", name="Create watchlist").click()
+    page.get_by_text("Watchlist mule-ring created").wait_for()
+    screenshot(page, "watchlists")
+
+    page.get_by_role("link", name="Fraudsters", exact=True).click()
+    page.get_by_role("link", name=fraudster.generated_fraudster_id).click()
+    # The only watchlist it is not in yet is the one just created: the form offers just that.
+    assert "mule-ring" in page.get_by_label("Add to watchlist").inner_text()
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.get_by_role("button", name="Remove from mule-ring").wait_for()
+    screenshot(page, "fraudster-detail")
+
+    page.get_by_role("link", name="Delete…").click()
+    page.get_by_role("alertdialog").wait_for()
+    assert "removes it from 2 watchlists" in page.get_by_role("alertdialog").inner_text()
+    screenshot(page, "fraudster-delete-confirm")
+    page.get_by_role("button", name="Delete the fraudster and erase its voiceprint").click()
+    page.get_by_text("was deleted from every watchlist").wait_for()
+    assert "No fraudsters in this domain yet" in page.content()
+    screenshot(page, "fraudsters-list")
+
+    page.get_by_role("link", name="Watchlists").click()
+    page.get_by_role("link", name="mule-ring").click()
+    page.get_by_text("No fraudsters in this watchlist yet").wait_for()
+    screenshot(page, "watchlist-detail")
+
+
+def test_an_auditor_cannot_opt_out(browser_page, live_server, sign_in, screenshot, domain):
+    page = browser_page
+    sign_in(page, live_server, "auditor")
+    page.goto(f"{live_server.url}/speakers/?domain={domain.domain_id}&q=cust-0")
+    page.get_by_role("link", name="cust-0").click()
+    page.locator("#speaker-summary h1 .status-badge").wait_for()
+    assert page.get_by_role("link", name="Opt out…").count() == 0
+    assert page.get_by_role("link", name="Delete…").count() == 0
+    screenshot(page, "speaker-detail-auditor")
+
+    # A forged POST with the auditor's own session and a valid CSRF token is still refused.
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    response = page.request.post(page.url + "opt-out/", headers={"X-CSRFToken": token})
+    assert response.status == 403
+    assert "not opt them out" in response.text()
+    assert _speaker_on(page).status == Speaker.Status.ENROLLED

@@ -1,0 +1,1 @@
+"""View tests of the dashboard: what a signed-in analyst, auditor or stranger sees."""

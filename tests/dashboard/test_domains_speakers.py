@@ -1,0 +1,320 @@
+"""The home page, the domains list and the speaker screens, as analysts, auditors and strangers see them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import roles
+from domains import services as domain_services
+from speakers import services as speaker_services
+from speakers.models import Speaker, SpeakerVoiceprint
+from voiceprints import scoring
+from voiceprints.engine import Voiceprint
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def domain(db):
+    return domain_services.domain_create(name="contact-centre", kms_key_id="alias/dash", region="us-east-1")
+
+
+def _client_for(django_user_model, role: str | None, *, enforce_csrf_checks: bool = False) -> Client:
+    roles.ensure_roles()
+    user = django_user_model.objects.create_user(f"user-{role}", password="pw")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client = Client(enforce_csrf_checks=enforce_csrf_checks)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def analyst(django_user_model):
+    return _client_for(django_user_model, roles.ANALYSTS)
+
+
+@pytest.fixture
+def auditor(django_user_model):
+    return _client_for(django_user_model, roles.AUDITORS)
+
+
+def _speaker(domain, customer_id: str, *, enrolled: bool = False) -> Speaker:
+    speaker = speaker_services.speaker_get_or_create_pending(domain=domain, customer_speaker_id=customer_id)
+    if enrolled:
+        vector = np.full(4, 0.5, dtype=np.float32)
+        voiceprint = Voiceprint(vector, scoring.CohortStats(0.1, 0.05), "test-model", 31.5)
+        speaker_services.speaker_enroll(
+            speaker=speaker, voiceprint=voiceprint, source="BATCH_JOB", audio_pcm=b"\0" * 32
+        )
+    return speaker
+
+
+def _detail_url(domain, speaker: Speaker, action: str = "detail") -> str:
+    return reverse(f"speakers:{action}", args=[domain.domain_id, speaker.generated_speaker_id])
+
+
+# --- home and domains -----------------------------------------------------------------------------
+
+
+def test_anonymous_browsers_get_the_home_page_with_a_sign_in_link(client, db):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert reverse("accounts:login") in response.text
+    assert "Sign in" in response.text
+
+
+def test_a_signed_in_user_goes_from_the_root_to_the_domains(analyst):
+    response = analyst.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("domains:list")
+
+
+@pytest.mark.parametrize(
+    "url", ["/domains/", "/speakers/", "/speakers/x/id%23abc/", "/fraudsters/", "/fraudsters/watchlists/"]
+)
+def test_anonymous_visitors_are_sent_to_sign_in(client, db, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login") + "?next=")
+
+
+def test_the_domains_list_shows_counts_and_the_key(analyst, domain):
+    from fraudsters import services as fraudster_services
+
+    _speaker(domain, "cust-1")
+    _speaker(domain, "cust-2")
+    fraudster_services.fraudster_create(domain=domain)
+    response = analyst.get(reverse("domains:list"))
+    assert response.status_code == 200
+    row = response.text.split("<tbody>")[1].split("</tr>")[0]
+    assert "contact-centre" in response.text
+    assert "ACTIVE" in row
+    assert "<td>2</td>" in row  # speakers
+    assert "<td>1</td>" in row  # fraudsters
+    assert "alias/dash" in row
+    assert "never rotated" in row
+    assert f"{reverse('speakers:list')}?domain={domain.domain_id}" in response.text
+
+
+def test_the_domains_list_shows_a_key_rotation_in_progress(analyst, domain):
+    from domains.models import Domain
+
+    # The rotation status is written by the re-encryption job; set it as that job would have.
+    Domain.objects.filter(pk=domain.pk).update(
+        encryption_update_status="IN_PROGRESS", old_kms_key_id="alias/old-key"
+    )
+    response = analyst.get(reverse("domains:list"))
+    assert "IN_PROGRESS" in response.text
+    assert "alias/old-key" in response.text
+
+
+def test_an_empty_domains_list_says_what_to_do(analyst, db):
+    response = analyst.get(reverse("domains:list"))
+    assert "No domains yet" in response.text
+    assert "CreateDomain" in response.text
+
+
+def test_a_user_without_a_role_is_told_why_not(django_user_model, db):
+    client = _client_for(django_user_model, None)
+    response = client.get(reverse("domains:list"))
+    assert response.status_code == 403
+    assert "may not see domains" in response.text
+
+
+# --- speaker search ---------------------------------------------------------------------------------
+
+
+def test_a_speaker_is_found_by_exact_customer_id(analyst, domain):
+    wanted = _speaker(domain, "cust-1042")
+    _speaker(domain, "cust-1043")
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id, "q": "cust-1042"})
+    assert response.status_code == 200
+    assert wanted.generated_speaker_id in response.text
+    assert "cust-1043" not in response.text
+
+
+def test_a_speaker_is_found_by_generated_id(analyst, domain):
+    wanted = _speaker(domain, "cust-7")
+    response = analyst.get(
+        reverse("speakers:list"), {"domain": domain.domain_id, "q": wanted.generated_speaker_id}
+    )
+    assert "cust-7" in response.text
+
+
+def test_a_partial_customer_id_finds_nothing_and_says_so(analyst, domain):
+    _speaker(domain, "cust-1042")
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id, "q": "cust-10"})
+    assert "No speaker in this domain has the id" in response.text
+    assert "must match exactly" in response.text
+
+
+def test_speakers_filter_by_status_and_last_access(analyst, domain):
+    stale = _speaker(domain, "stale", enrolled=True)
+    Speaker.objects.filter(pk=stale.pk).update(last_accessed_at=timezone.now() - timedelta(days=800))
+    _speaker(domain, "fresh", enrolled=True)
+    _speaker(domain, "pending")
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id, "status": "ENROLLED"})
+    assert "stale" in response.text and "fresh" in response.text and ">pending<" not in response.text
+    cutoff = (timezone.now() - timedelta(days=365)).date().isoformat()
+    response = analyst.get(
+        reverse("speakers:list"),
+        {"domain": domain.domain_id, "status": "ENROLLED", "accessed_before": cutoff},
+    )
+    assert "stale" in response.text and "fresh" not in response.text
+
+
+def test_an_unreadable_date_is_explained_not_fatal(analyst, domain):
+    _speaker(domain, "cust-1")
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id, "accessed_before": "soon"})
+    assert response.status_code == 200
+    assert "is not a date" in response.text
+    assert "cust-1" in response.text
+
+
+def test_the_speaker_list_pages_by_keyset_keeping_the_filters(analyst, domain):
+    for number in range(27):
+        _speaker(domain, f"cust-{number:02}")
+    first = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id, "status": "PENDING"})
+    assert "cust-24" in first.text and "cust-25" not in first.text
+    last_pk = Speaker.objects.filter(domain=domain).order_by("pk")[24].pk
+    assert f"status=PENDING&amp;after={last_pk}" in first.text
+    second = analyst.get(
+        reverse("speakers:list"), {"domain": domain.domain_id, "status": "PENDING", "after": last_pk}
+    )
+    assert "cust-25" in second.text and "cust-26" in second.text and "cust-24" not in second.text
+    assert "Next page" not in second.text
+
+
+def test_an_htmx_search_returns_only_the_rows(analyst, domain):
+    _speaker(domain, "cust-1")
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id}, **HTMX)
+    assert response.text.lstrip().startswith('<div id="speaker-rows">')
+    assert "<html" not in response.text
+
+
+def test_an_unknown_domain_is_a_404_that_says_so(analyst, db):
+    response = analyst.get(reverse("speakers:list"), {"domain": "a" * 22})
+    assert response.status_code == 404
+    assert "does not exist" in response.text
+
+
+def test_no_domains_means_an_empty_state_that_says_what_to_do(analyst, db):
+    response = analyst.get(reverse("speakers:list"))
+    assert "No domains yet" in response.text
+
+
+# --- speaker describe, opt out, delete -------------------------------------------------------------------
+
+
+def test_the_speaker_page_shows_status_dates_and_enrollment_source(analyst, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = analyst.get(_detail_url(domain, speaker))
+    assert response.status_code == 200
+    assert 'data-status="ENROLLED"' in response.text
+    assert "batch enrollment job" in response.text
+    assert "31.5 s of speech" in response.text
+    assert "Last access" in response.text
+    assert "Sessions involving this speaker" in response.text and "Not yet" in response.text
+    assert "Opt out…" in response.text and "Delete…" in response.text
+
+
+def test_an_auditor_sees_the_speaker_but_no_buttons(auditor, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = auditor.get(_detail_url(domain, speaker))
+    assert response.status_code == 200
+    assert "cust-1" in response.text
+    assert "Opt out…" not in response.text and "Delete…" not in response.text
+    # Even asking for the confirmation directly shows none.
+    response = auditor.get(_detail_url(domain, speaker), {"confirm": "opt-out"})
+    assert "Opt out and erase" not in response.text
+
+
+def test_the_opt_out_confirmation_says_what_will_be_erased(analyst, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = analyst.get(_detail_url(domain, speaker), {"confirm": "opt-out"}, **HTMX)
+    assert response.text.lstrip().startswith('<section id="speaker-summary"')
+    assert "voiceprint" in response.text and "retained enrollment audio" in response.text
+    assert _detail_url(domain, speaker, "opt-out") in response.text
+
+
+def test_opting_out_updates_the_status_in_place(analyst, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = analyst.post(_detail_url(domain, speaker, "opt-out"), **HTMX)
+    assert response.status_code == 200
+    assert response.text.lstrip().startswith('<section id="speaker-summary"')
+    assert 'data-status="OPTED_OUT"' in response.text
+    assert "no voiceprint" in response.text
+    speaker.refresh_from_db()
+    assert speaker.status == Speaker.Status.OPTED_OUT
+    assert not SpeakerVoiceprint.objects.filter(speaker=speaker).exists()
+
+
+def test_opting_out_without_htmx_redirects_back_with_a_message(analyst, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = analyst.post(_detail_url(domain, speaker, "opt-out"), follow=True)
+    assert response.redirect_chain[-1][0] == _detail_url(domain, speaker)
+    assert "Opted out" in response.text
+
+
+def test_opting_out_on_a_deleted_domain_is_refused_with_the_reason(analyst, domain):
+    speaker = _speaker(domain, "cust-1")
+    domain_services.domain_delete(domain_id=domain.domain_id)
+    response = analyst.post(_detail_url(domain, speaker, "opt-out"), **HTMX)
+    assert response.status_code == 200
+    assert "not active" in response.text
+    speaker.refresh_from_db()
+    assert speaker.status == Speaker.Status.PENDING
+
+
+def test_the_delete_confirmation_names_the_id_mapping(analyst, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = analyst.get(_detail_url(domain, speaker), {"confirm": "delete"}, **HTMX)
+    assert "mapping between customer id cust-1 and generated id" in response.text
+    assert "retained enrollment audio" in response.text
+
+
+def test_deleting_replaces_the_summary_in_place(analyst, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = analyst.post(_detail_url(domain, speaker, "delete"), **HTMX)
+    assert response.status_code == 200
+    assert "DELETED" in response.text
+    assert not Speaker.objects.filter(pk=speaker.pk).exists()
+
+
+def test_an_auditor_posting_an_opt_out_gets_403_with_the_reason(auditor, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = auditor.post(_detail_url(domain, speaker, "opt-out"))
+    assert response.status_code == 403
+    assert "not opt them out" in response.text
+    response = auditor.post(_detail_url(domain, speaker, "delete"))
+    assert response.status_code == 403
+    speaker.refresh_from_db()
+    assert speaker.status == Speaker.Status.ENROLLED
+
+
+def test_an_opt_out_without_a_csrf_token_is_refused(django_user_model, domain):
+    client = _client_for(django_user_model, roles.ANALYSTS, enforce_csrf_checks=True)
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    response = client.post(_detail_url(domain, speaker, "opt-out"))
+    assert response.status_code == 403
+    speaker.refresh_from_db()
+    assert speaker.status == Speaker.Status.ENROLLED
+
+
+def test_an_unknown_speaker_is_a_404_page(analyst, domain):
+    response = analyst.get(reverse("speakers:detail", args=[domain.domain_id, "id#nobodyhereatallxxxxx"]))
+    assert response.status_code == 404
+    assert "does not exist" in response.text
+
+
+def test_opt_out_only_accepts_post(analyst, domain):
+    speaker = _speaker(domain, "cust-1")
+    assert analyst.get(_detail_url(domain, speaker, "opt-out")).status_code == 405
