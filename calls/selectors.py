@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, IntegerField, Q, QuerySet, Subquery, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from calls.models import Session
@@ -16,6 +18,10 @@ from voiceid_site.ids import is_generated_id
 from voiceid_site.paging import Page, keyset_page_newest
 
 PENDING_CONFIGURATION, ONGOING, ENDED = "PENDING_CONFIGURATION", "ONGOING", "ENDED"
+# What a session gets when StartSession leaves them out.
+DEFAULT_ACCEPTANCE_THRESHOLD: int = Session._meta.get_field("acceptance_threshold").default
+DEFAULT_MINIMUM_SPEECH_SECONDS: int = Session._meta.get_field("minimum_speech_seconds").default
+DEFAULT_RISK_THRESHOLD: int = Session._meta.get_field("risk_threshold").default
 
 
 def session_find(*, domain: Domain, session_name_or_id: str, for_update: bool = False) -> Session | None:
@@ -183,3 +189,117 @@ def session_recent_page(*, domain: Domain | None, before: int | None, limit: int
     if domain is not None:
         sessions = sessions.filter(domain=domain)
     return keyset_page_newest(sessions, before=before, limit=limit)
+
+
+# --- the domain overview's charts ----------------------------------------------------------------
+
+OVERVIEW_DAYS = 14
+SCORE_BIN_WIDTH = 10  # points of the 0-100 authentication score per histogram bar
+
+
+@dataclass(frozen=True)
+class DecisionDay:
+    """One day of a domain's calls, by the authentication and fraud decisions they last got."""
+
+    day: date
+    accepted: int = 0
+    rejected: int = 0
+    other: int = 0  # NOT_ENOUGH_SPEECH, SPEAKER_NOT_ENROLLED, SPEAKER_OPTED_OUT ...
+    high_risk: int = 0
+
+    @property
+    def evaluated(self) -> int:
+        return self.accepted + self.rejected + self.other
+
+
+@dataclass(frozen=True)
+class ScoreBin:
+    """Calls whose authentication score fell in [low, high]: the accepted and the rejected ones."""
+
+    low: int
+    high: int
+    accepted: int
+    rejected: int
+
+
+@dataclass(frozen=True)
+class CallActivity:
+    days: list[DecisionDay]  # oldest first, every day of the window, empty days included
+    score_bins: list[ScoreBin]  # 0-9, 10-19, ... 90-100
+
+    @property
+    def evaluated(self) -> int:
+        return sum(day.evaluated for day in self.days)
+
+
+def _window_sessions(domain: Domain, since: datetime) -> QuerySet[Session]:
+    """The domain's evaluated sessions created since `since`, found by a range of the (domain, id) index.
+
+    Sessions get their primary key and `created_at` together and are never re-dated, so the newest session
+    created before `since` bounds the window from below. Finding that bound walks the index backwards over
+    the window's sessions (plus one); the aggregate then reads the same range. Both cost what the window
+    holds, not what the domain has accumulated over the years.
+    """
+    before_window = (
+        Session.objects.filter(domain=domain, created_at__lt=since).order_by("-pk").values("pk")[:1]
+    )
+    return Session.objects.filter(
+        domain=domain,
+        pk__gt=Coalesce(Subquery(before_window), Value(0)),
+        created_at__gte=since,
+        auth_result__isnull=False,
+    ).order_by()
+
+
+def session_activity(
+    *, domain: Domain, days: int = OVERVIEW_DAYS, now: datetime | None = None
+) -> CallActivity:
+    """Decisions per day and the score distribution of accepted vs rejected calls, over the last `days` days
+    (today included), from the results EvaluateSession last stored on each session.
+
+    Two GROUP BY queries over the window's sessions (see `_window_sessions`): one row per day and decision
+    (a few dozen) and one per score and decision (at most 202) come back, whatever the number of calls. A
+    call counts on the day it started (UTC), with the decision it last got.
+    """
+    today = timezone.localdate(now or timezone.now())
+    first_day = today - timedelta(days=days - 1)
+    since = datetime.combine(first_day, time.min, tzinfo=timezone.get_current_timezone())
+    sessions = _window_sessions(domain, since)
+
+    per_day = (
+        sessions.annotate(day=TruncDate("created_at"), decision=KT("auth_result__Decision"))
+        .values("day", "decision")
+        .annotate(calls=Count("pk"), high_risk=Count("pk", filter=Q(fraud_result__Decision="HIGH_RISK")))
+    )
+    counts: dict[date, dict[str, int]] = {}
+    for row in per_day:
+        day = counts.setdefault(row["day"], {"accepted": 0, "rejected": 0, "other": 0, "high_risk": 0})
+        kind = {"ACCEPT": "accepted", "REJECT": "rejected"}.get(row["decision"], "other")
+        day[kind] += row["calls"]
+        day["high_risk"] += row["high_risk"]
+    window = [first_day + timedelta(days=offset) for offset in range(days)]
+
+    # Scores are whole numbers 0-100; 100 joins the 90s so every bar is ten points wide.
+    score = Cast(KT("auth_result__Score"), IntegerField())
+    per_bin = (
+        sessions.filter(auth_result__Decision__in=["ACCEPT", "REJECT"], auth_result__has_key="Score")
+        .annotate(decision=KT("auth_result__Decision"), score=score)
+        .values("decision", "score")
+        .annotate(calls=Count("pk"))
+    )
+    bins = {low: {"ACCEPT": 0, "REJECT": 0} for low in range(0, 100, SCORE_BIN_WIDTH)}
+    for row in per_bin:
+        low = min(max(int(row["score"]), 0) // SCORE_BIN_WIDTH * SCORE_BIN_WIDTH, 100 - SCORE_BIN_WIDTH)
+        bins[low][row["decision"]] += row["calls"]
+    return CallActivity(
+        days=[DecisionDay(day=day, **counts.get(day, {})) for day in window],
+        score_bins=[
+            ScoreBin(
+                low=low,
+                high=low + SCORE_BIN_WIDTH - (1 if low + SCORE_BIN_WIDTH < 100 else 0),
+                accepted=tally["ACCEPT"],
+                rejected=tally["REJECT"],
+            )
+            for low, tally in bins.items()
+        ],
+    )

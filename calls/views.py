@@ -1,19 +1,25 @@
-"""Dashboard pages of call sessions: recent calls with their decisions, and one call, live while it streams.
+"""Dashboard pages of call sessions: recent calls with their decisions, one call, live while it streams, and
+a form that evaluates an uploaded recording against a speaker.
 
-Both show what EvaluateSession last stored on the session row; a page never runs the voice engine.
+The call pages show what EvaluateSession last stored on the session row and never run the voice engine;
+the evaluate form runs it on the upload, through calls.recordings, and stores nothing.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
 
-from calls import selectors
+from calls import recordings, selectors
 from domains import selectors as domain_selectors
-from voiceid_site.exceptions import ResourceNotFound
+from domains.views import chosen_domain, not_found, permission_required
+from voiceid_site.exceptions import ResourceNotFound, ServiceError
+from voiceprints.audio import AudioError
 
 PAGE_SIZE = 25
 DOMAIN_CHOICES_LIMIT = 500
@@ -86,3 +92,68 @@ def call_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     if _htmx_target(request) == "session-results":
         return render(request, "calls/detail.html#session-results", context)
     return render(request, "calls/detail.html", context)
+
+
+# --- evaluate a recording against a speaker --------------------------------------------------------
+
+EVALUATE_REFUSED = (
+    "Evaluating a recording reads a speaker's voiceprint, which takes permission to view speakers. Ask an "
+    "administrator to add you to the Analysts or Auditors group."
+)
+
+
+class EvaluateRecordingForm(forms.Form):
+    speaker_id = forms.CharField(
+        label="Speaker id",
+        max_length=256,
+        help_text="The customer's own id, or the generated id voiceid gave the speaker (id#…).",
+    )
+    recording = forms.FileField(
+        label="Recording (WAV, at most 20 MB)",
+        help_text="WAV with 8-48 kHz PCM, float or G.711 audio; at least 10 s of speech to decide.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".wav,audio/wav,audio/x-wav"}),
+    )
+    channel = forms.TypedChoiceField(
+        label="Caller channel",
+        choices=[(0, "0 (mono, or the left channel)"), (1, "1 (the right channel)")],
+        coerce=int,
+        initial=0,
+    )
+
+    def clean_recording(self) -> UploadedFile:
+        recording: UploadedFile = self.cleaned_data["recording"]
+        if recording.size is not None and recording.size > recordings.MAX_RECORDING_BYTES:
+            raise forms.ValidationError(recordings.TOO_LARGE)
+        return recording
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("speakers.view_speaker", EVALUATE_REFUSED)
+def recording_evaluate(request: HtmxHttpRequest) -> HttpResponse:
+    """GET: the form; POST: the decisions for the upload (changes nothing, so auditors may use it too)."""
+    try:
+        domain = chosen_domain(request)
+    except ResourceNotFound as error:
+        return not_found(request, error)
+    form = EvaluateRecordingForm(request.POST or None, request.FILES or None)
+    result = None
+    if request.method == "POST" and domain is not None and form.is_valid():
+        try:
+            result = recordings.recording_evaluate(
+                domain=domain,
+                speaker_id=form.cleaned_data["speaker_id"].strip(),
+                wav=form.cleaned_data["recording"].read(),
+                channel=form.cleaned_data["channel"],
+            )
+        except AudioError as error:
+            form.add_error("recording", str(error))
+        except ServiceError as error:
+            form.add_error(None, error.message)
+    context = {
+        "domain": domain,
+        "domains": domain_selectors.domain_choices(),
+        "form": form,
+        "result": result,
+    }
+    return render(request, "calls/evaluate.html", context, status=400 if form.errors else 200)

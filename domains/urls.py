@@ -9,4 +9,5 @@ from domains import views
 app_name = "domains"
 urlpatterns = [
     path("", views.domain_list, name="list"),
+    path("<str:domain_id>/overview/", views.domain_overview, name="overview"),
 ]

@@ -43,6 +43,8 @@ class Speaker(models.Model):
         indexes = [
             # Keyset paging walks (domain, id): without it a big domain's pages would sort the whole domain.
             models.Index(fields=["domain", "id"], name="speaker_domain_keyset"),
+            # The dashboard filters a domain's speakers by status (keyset-paged) and counts them per status.
+            models.Index(fields=["domain", "status", "id"], name="speaker_domain_status_keyset"),
             # Key rotation walks the rows still sealed under an older generation.
             models.Index(fields=["domain", "sealed_with"], name="speaker_sealed_with"),
         ]

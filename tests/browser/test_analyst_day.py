@@ -52,10 +52,10 @@ def test_an_analyst_finds_a_speaker_and_opts_it_out(browser_page, live_server, s
     sign_in(page, live_server, "analyst")
     # Signing in lands on the domains list.
     assert page.url.endswith("/domains/")
-    page.get_by_role("link", name="contact-centre").wait_for()
+    page.get_by_role("link", name="contact-centre", exact=True).wait_for()
     screenshot(page, "domains-list")
 
-    page.get_by_role("link", name="contact-centre").click()
+    page.get_by_role("link", name="contact-centre", exact=True).click()
     page.get_by_role("link", name="cust-2").wait_for()
     screenshot(page, "speakers-list")
 
