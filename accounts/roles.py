@@ -1,8 +1,10 @@
 """The dashboard's roles as Django groups, kept in step with the permissions each one needs.
 
 Analysts work cases: they see everything and may opt out and delete speakers, manage fraudsters and
-watchlists and start jobs. Auditors see everything and change nothing. Superusers have every permission
-and the admin. Views check the model permissions below, so a role is only a named set of them.
+watchlists and start jobs. Auditors see everything, change nothing, and read the audit log. Superusers
+have every permission and the admin. Analysts do not read the audit log: it records their own work, and
+reviewing it is the auditors' job (separation of duties, docs/audit.md). Views check the model
+permissions below, so a role is only a named set of them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ VIEW = [
     "calls.view_session",
 ]
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    AUDITORS: VIEW,
+    AUDITORS: [*VIEW, "audit.view_auditevent"],
     ANALYSTS: [
         *VIEW,
         "speakers.change_speaker",  # opt out

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("accounts", "domains", "speakers", "fraudsters", "jobs", "calls", "events", "voiceid_site")
+APPS = ("accounts", "domains", "speakers", "fraudsters", "jobs", "calls", "events", "audit", "voiceid_site")
 INTERFACES = ("api.py", "views.py", "admin.py", "tasks.py", "management/commands/*.py")
 WRITE = re.compile(r"\.(save|create|update|delete|bulk_create|get_or_create|update_or_create)\(")
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "jobs",
     "calls",
     "events",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditMiddleware",  # records dashboard and admin actions (audit/catalogue.py)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -347,3 +349,14 @@ VOICEID_EVENT_MAX_ATTEMPTS = env.int("VOICEID_EVENT_MAX_ATTEMPTS", default=12)
 VOICEID_EVENT_RETRY_BASE_SECONDS = env.float("VOICEID_EVENT_RETRY_BASE_SECONDS", default=30.0)
 VOICEID_EVENT_RETRY_MAX_SECONDS = env.float("VOICEID_EVENT_RETRY_MAX_SECONDS", default=3600.0)
 VOICEID_EVENT_RETENTION_DAYS = env.int("VOICEID_EVENT_RETENTION_DAYS", default=30)
+
+# Audit log (audit/, docs/audit.md). Behind a reverse proxy the client's address is the last entry that
+# proxy appended to X-Forwarded-For; otherwise X-Forwarded-For is ignored (a client could write anything).
+VOICEID_BEHIND_PROXY = env.bool("VOICEID_BEHIND_PROXY", default=False)
+# Events older than this are removed by a daily sweep; 0 keeps them forever. 400 days covers a yearly audit.
+VOICEID_AUDIT_RETENTION_DAYS = env.int("VOICEID_AUDIT_RETENTION_DAYS", default=400)
+CELERY_BEAT_SCHEDULE["audit-purge"] = {
+    "task": "audit.purge_expired",
+    "schedule": 24 * 60 * 60,
+    "options": {"expires": 23 * 60 * 60},
+}

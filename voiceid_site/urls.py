@@ -16,5 +16,6 @@ urlpatterns = [
     path("fraudsters/", include("fraudsters.urls")),
     path("jobs/", include("jobs.urls")),
     path("calls/", include("calls.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

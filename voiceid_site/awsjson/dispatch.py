@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
+from audit import recording as audit_recording
 from voiceid_site.awsjson import auth, model, registry, validate, wire
 from voiceid_site.awsjson.context import ApiContext
 from voiceid_site.exceptions import (
@@ -58,6 +59,8 @@ def dispatch(request: HttpRequest) -> HttpResponse:
     started = time.perf_counter()
     request_id: str = getattr(request, "request_id", "-")
     operation, access_key_id = "-", "-"
+    signer: auth.Authenticated | None = None
+    params: dict[str, Any] | None = None
     try:
         signer = auth.authenticate(request)
         access_key_id = signer.access_key.access_key_id
@@ -81,6 +84,14 @@ def dispatch(request: HttpRequest) -> HttpResponse:
         response = wire.error_response(
             InternalServer(f"An internal error occurred. Quote request id {request_id} to the operator.")
         )
+    # After the handler and outside its transaction; never fails the request (audit/recording.py).
+    audit_recording.record_api_call(
+        request,
+        operation=operation,
+        access_key=signer.access_key if signer else None,
+        params=params,
+        response=response,
+    )
     logger.info(
         "api %s %s",
         operation,

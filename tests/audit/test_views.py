@@ -1,0 +1,154 @@
+"""The dashboard and admin are recorded by the middleware; the /audit/ screen, its CSV export, who may see
+it, and an admin that refuses to change or delete an event."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import reverse
+
+from accounts import roles
+from audit import services
+from audit.models import AuditEvent
+from domains import services as domain_services
+from speakers import services as speaker_services
+
+CUSTOMER_ID = "cust-555-0100"
+
+
+@pytest.fixture
+def domain(db):
+    return domain_services.domain_create(name="contact-centre", kms_key_id="alias/audit", region="us-east-1")
+
+
+def _client_for(django_user_model, role: str | None) -> Client:
+    roles.ensure_roles()
+    user = django_user_model.objects.create_user(f"user-{role}", password="pw")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def analyst(django_user_model):
+    return _client_for(django_user_model, roles.ANALYSTS)
+
+
+@pytest.fixture
+def auditor(django_user_model):
+    return _client_for(django_user_model, roles.AUDITORS)
+
+
+def test_a_dashboard_opt_out_is_recorded_with_the_speaker_and_a_search_by_customer_id_finds_it(
+    analyst, auditor, domain
+):
+    speaker = speaker_services.speaker_get_or_create_pending(domain=domain, customer_speaker_id=CUSTOMER_ID)
+    url = reverse("speakers:opt-out", args=[domain.domain_id, speaker.generated_speaker_id])
+    response = analyst.post(url, REMOTE_ADDR="192.0.2.7")
+    assert response.status_code < 400
+
+    event = AuditEvent.objects.get()
+    assert (event.channel, event.action, event.actor) == ("DASHBOARD", "speakers:opt-out", "user-Analysts")
+    assert (event.domain_id, event.resource_type) == (domain.domain_id, "SPEAKER")
+    assert event.resource_id == speaker.generated_speaker_id
+    assert event.source_ip == "192.0.2.7"
+    assert event.status == response.status_code and event.request_id == response["x-amzn-RequestId"]
+
+    rows = auditor.get(
+        reverse("audit:log"), {"resource": CUSTOMER_ID}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="audit-rows"
+    )
+    assert rows.text.lstrip().startswith('<div id="audit-rows">')
+    assert speaker.generated_speaker_id in rows.text
+    assert CUSTOMER_ID not in rows.text.split("before=")[0]  # shown nowhere but in the pager's query
+
+
+def test_an_auditor_refused_an_opt_out_is_recorded_with_the_403(auditor, domain):
+    speaker = speaker_services.speaker_get_or_create_pending(domain=domain, customer_speaker_id=CUSTOMER_ID)
+    auditor.post(reverse("speakers:opt-out", args=[domain.domain_id, speaker.generated_speaker_id]))
+    assert AuditEvent.objects.get().status == 403
+
+
+def test_lists_and_anonymous_requests_are_not_recorded(client, analyst, domain):
+    analyst.get(reverse("speakers:list"))
+    client.post(reverse("speakers:opt-out", args=[domain.domain_id, "id#" + "b" * 22]))
+    assert not AuditEvent.objects.exists()
+
+
+def _seed():
+    services.audit_event_record(
+        actor="ann", channel="API", action="DeleteSpeaker", status=200, domain_id="D" * 22, resource_id="id#x"
+    )
+    services.audit_event_record(actor="=HYPERLINK(1)", channel="DASHBOARD", action="calls:detail", status=200)
+
+
+def test_the_auditor_sees_the_log_filtered_and_paged_newest_first(auditor, db):
+    _seed()
+    page = auditor.get(reverse("audit:log"))
+    assert page.status_code == 200
+    rows = page.text.split('id="audit-rows"')[1]  # the action suggestions above list DeleteSpeaker too
+    assert rows.index("calls:detail") < rows.index("DeleteSpeaker")
+    filtered = auditor.get(reverse("audit:log"), {"channel": "API", "actor": "ANN"})
+    rows = filtered.text.split('id="audit-rows"')[1]
+    assert "DeleteSpeaker" in rows and "calls:detail" not in rows
+    assert "channel=API" in filtered.text  # the export link keeps the filter
+    empty = auditor.get(reverse("audit:log"), {"since": "2999-01-01"})
+    assert "No event matches these filters" in empty.text
+
+
+def test_the_csv_export_streams_the_current_filter_and_defuses_formulas(auditor, db):
+    _seed()
+    response = auditor.get(reverse("audit:export"), {"channel": "DASHBOARD"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:5] == ["at", "actor", "access_key_id", "channel", "action"]
+    assert len(rows) == 2
+    assert rows[1][1] == "'=HYPERLINK(1)" and rows[1][4] == "calls:detail"
+
+
+@pytest.mark.parametrize("url_name", ["audit:log", "audit:export"])
+def test_analysts_and_plain_users_get_403_with_a_reason(django_user_model, analyst, url_name):
+    plain = _client_for(django_user_model, None)
+    for client in (plain, analyst):
+        response = client.get(reverse(url_name))
+        assert response.status_code == 403
+        assert "no permission to read the audit log" in response.text
+
+
+def test_the_nav_shows_the_audit_log_to_auditors_only(auditor, analyst, db):
+    assert reverse("audit:log") in auditor.get(reverse("speakers:list")).text
+    assert reverse("audit:log") not in analyst.get(reverse("speakers:list")).text
+
+
+def test_the_admin_shows_events_but_refuses_to_change_or_delete_them(admin_client, db):
+    _seed()
+    event = AuditEvent.objects.first()
+    change = reverse("admin:audit_auditevent_change", args=[event.pk])
+    assert admin_client.get(change).status_code == 200  # view-only
+    assert admin_client.post(change, {"actor": "mallory"}).status_code == 403
+    delete = reverse("admin:audit_auditevent_delete", args=[event.pk])
+    assert admin_client.get(delete).status_code == 403
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    changelist = reverse("admin:audit_auditevent_changelist")
+    admin_client.post(
+        changelist, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
+    )
+    assert AuditEvent.objects.filter(pk=event.pk, actor=event.actor).exists()
+    assert admin_client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+
+
+def test_an_admin_change_of_a_domain_is_recorded_under_the_admin_channel(admin_client, domain):
+    admin_client.get(reverse("admin:domains_domain_change", args=[domain.pk]))
+    event = AuditEvent.objects.get()
+    assert (event.channel, event.action) == ("ADMIN", "admin:domains_domain_change")
+    assert (event.resource_type, event.resource_id, event.domain_id) == (
+        "DOMAIN",
+        domain.domain_id,
+        domain.domain_id,
+    )
