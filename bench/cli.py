@@ -4,6 +4,8 @@ api: for each database, seed each domain size, serve it with gunicorn, load it (
 sweepers: the retention sweepers over big domains (bench/sweeps.py).
 crypto: what envelope encryption adds to each voiceprint read (bench/crypto_steps.py), on SQLite.
 voice: the voice engine's speed, EvaluateSession latency, screening and 50 live calls (bench/voice.py).
+jobs: a 1,000-speaker enrollment job with 1 and 2 workers against the pure embedding work (bench/jobs.py).
+dashboard: the analysts' pages over a 1,000,000-speaker domain (bench/dashboard.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import load, report, sweeps, voice
+from bench import dashboard, jobs, load, report, sweeps, voice
 from bench.console import say, wait_quiet
 from bench.prepare import PAGE_SIZE
 from bench.results import SCENARIOS, BackendRun, CryptoRun, LoadResult, Run, SizeRun, SweepRun
@@ -35,7 +37,7 @@ DEFAULT_SIZES = [1_000, 1_000_000]
 DEFAULT_SWEEP_SIZES = [100_000, 1_000_000]
 DEFAULT_CONNECTIONS = [1, 4]
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432"
-GROUPS = ("api", "sweepers", "crypto", "voice")
+GROUPS = ("api", "sweepers", "crypto", "voice", "jobs", "dashboard")
 HOST = "127.0.0.1"
 
 
@@ -69,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
         "second and p50/p99 latency of DescribeSpeaker and ListSpeakers (first, deep and last page). "
         "sweepers: wall time, peak memory and longest transaction of the retention sweepers over big "
         "domains. crypto: microseconds envelope encryption adds to each voiceprint read and write. voice: "
-        "embedding speed, EvaluateSession latency, 1:N screening and 50 calls streaming in real time. api, "
-        "sweepers and voice run on SQLite and PostgreSQL, crypto on SQLite.",
+        "embedding speed, EvaluateSession latency, 1:N screening and 50 calls streaming in real time. jobs: "
+        "a 1,000-speaker enrollment job with 1 and 2 workers. dashboard: the analysts' pages over a "
+        "1,000,000-speaker domain. All but crypto run on SQLite and PostgreSQL, crypto on SQLite.",
     )
     parser.add_argument(
         "--only",
@@ -124,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         help="timed first reads, each after forgetting the data keys (500)",
     )
     voice.add_arguments(parser)
+    jobs.add_arguments(parser)
+    dashboard.add_arguments(parser)
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -395,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         "sweepers": lambda: _run_sweepers(chosen, args),
         "crypto": lambda: _run_crypto(targets["sqlite"], args),
         "voice": lambda: voice.run(chosen, args, machine=_machine()),
+        "jobs": lambda: jobs.run(chosen, args, machine=_machine()),
+        "dashboard": lambda: dashboard.run(chosen, args, machine=_machine()),
     }
     started = time.monotonic()
     measured_any = False
