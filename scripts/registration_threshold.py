@@ -64,7 +64,9 @@ def main() -> int:
             assert match is not None
             (same if other == name else different).append(match.risk_score)
     print(f"speakers: {len(names)}")
-    print(f"same voice   (n={len(same)}): min {min(same)}  p5 {np.percentile(same, 5):.0f}  median {np.median(same):.0f}")
+    print(
+        f"same voice   (n={len(same)}): min {min(same)}  p5 {np.percentile(same, 5):.0f}  median {np.median(same):.0f}"
+    )
     print(
         f"different    (n={len(different)}): max {max(different)}  p99 {np.percentile(different, 99):.0f}  "
         f"median {np.median(different):.0f}"
