@@ -4,6 +4,12 @@ A result is cached on the session with the inputs that produced it (its *key*): 
 threshold and, for authentication, the speaker and the state of its voiceprint; for fraud, the watchlist
 and the version of its screening matrix. While the key is unchanged the same result, with the same id,
 comes back; any change yields a new result with a new id, as Voice ID's result ids promised.
+
+An evaluation whose results are cached only reads. One that needs new results computes them (finishing the
+caller's voiceprint, scoring, screening) outside any transaction, then stores them in a short one under the
+session row's lock if the session's inputs are still those it read; if a chunk or an UpdateSession came in
+between, it starts over on the newer session. Two evaluations racing for the same new key store one result:
+the second finds it stored and returns it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from calls import selectors
+from calls import selectors, services
 from calls.models import Session
 from domains import selectors as domain_selectors
 from domains.models import Domain
@@ -154,28 +160,168 @@ def _claimed(session: Session) -> _Claimed:
     return _Claimed(speaker, voiceprint)
 
 
-@transaction.atomic
 def session_evaluate(*, domain: Domain, session_name_or_id: str) -> Evaluation:
+    """The call's latest results: the cached ones while their keys hold, else new ones (see the module)."""
     domain_selectors.ensure_active(domain)
-    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    for _ in range(services.UNLOCKED_TRIES):
+        session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id)
+        evaluation = _evaluate(session, domain=domain, session_name_or_id=session_name_or_id)
+        if evaluation is not None:
+            return evaluation
+    # The session kept changing under the unlocked tries: evaluate it under its row lock.
+    with transaction.atomic():
+        session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+        evaluation = _evaluate(session, domain=domain, session_name_or_id=session_name_or_id)
+        assert evaluation is not None  # nothing can change a locked row
+        return evaluation
+
+
+def _evaluate(session: Session, *, domain: Domain, session_name_or_id: str) -> Evaluation | None:
+    """The evaluation of `session` as read: None if it changed before new results could be stored."""
     claimed = _claimed(session)
-    watchlist = Watchlist.objects.filter(domain=domain, watchlist_id=session.watchlist_id).first()
-    caller = _CallVoiceprint(session)
-    changed = []
+    watchlist = _watchlist(session)
     auth_key, fraud_key = _auth_key(session, claimed), _fraud_key(session, watchlist)
+    stale = _stale(session, auth_key=auth_key, fraud_key=fraud_key)
+    if not stale:
+        return _evaluation(session, claimed)
+    caller = _CallVoiceprint(session)
+    results = {
+        "auth": (auth_key, _authenticate(session, claimed, caller)) if "auth" in stale else None,
+        "fraud": (fraud_key, _screen(session, watchlist, caller)) if "fraud" in stale else None,
+    }
+    window = _window(session)
+    if _results_swap(session, claimed=claimed, results=results, window=window):
+        return _evaluation(session, claimed)
+    stored = _results_save(
+        domain=domain,
+        session_name_or_id=session_name_or_id,
+        seen=_inputs(session),
+        claimed=claimed,
+        results=results,
+        window=window,
+    )
+    return None if stored is None else _evaluation(stored, claimed)
+
+
+def _watchlist(session: Session) -> Watchlist | None:
+    return Watchlist.objects.filter(domain=session.domain, watchlist_id=session.watchlist_id).first()
+
+
+def _stale(session: Session, *, auth_key: str, fraud_key: str) -> set[str]:
+    """Which cached results (of "auth", "fraud") no longer answer for the session's inputs."""
+    stale = set()
     if session.auth_result_key != auth_key or session.auth_result is None:
-        session.auth_result = {**_authenticate(session, claimed, caller), **_window(session)}
-        session.auth_result_id, session.auth_result_key = new_id(), auth_key
-        changed += ["auth_result", "auth_result_id", "auth_result_key"]
-        if session.auth_result["Decision"] == "ACCEPT" and claimed.speaker is not None:
-            speaker_services.speaker_record_access(speaker=claimed.speaker)
+        stale.add("auth")
     if session.fraud_result_key != fraud_key or session.fraud_result is None:
-        session.fraud_result = {**_screen(session, watchlist, caller), **_window(session)}
-        session.fraud_result_id, session.fraud_result_key = new_id(), fraud_key
-        changed += ["fraud_result", "fraud_result_id", "fraud_result_key"]
+        stale.add("fraud")
+    return stale
+
+
+def _inputs(session: Session) -> tuple[object, ...]:
+    """The session's own columns the result keys depend on (the sealed speaker ref compared as stored)."""
+    return (
+        session.pk,
+        session.chunks_received,
+        session.acceptance_threshold,
+        session.minimum_speech_seconds,
+        session.risk_threshold,
+        session.watchlist_id,
+        bytes(session.speaker_ref_sealed),
+    )
+
+
+# What storing results writes to the session row.
+_RESULT_FIELDS = (
+    "auth_result",
+    "auth_result_id",
+    "auth_result_key",
+    "fraud_result",
+    "fraud_result_id",
+    "fraud_result_key",
+    "evaluated_at",
+)
+
+
+def _results_swap(
+    session: Session,
+    *,
+    claimed: _Claimed,
+    results: dict[str, tuple[str, dict[str, Any]] | None],
+    window: dict[str, Any],
+) -> bool:
+    """Store new results on `session` with one conditional UPDATE, if the row is as it was read (every write
+    that changes a key's inputs moves `updated_at`) and no evaluation that raced this one stored one of
+    these keys first. False: `_results_save` sorts out which of the two happened."""
+    seen = Session.objects.filter(
+        pk=session.pk, chunks_received=session.chunks_received, updated_at=session.updated_at
+    )
+    for kind, result in results.items():
+        if result is not None:
+            seen = seen.exclude(**{f"{kind}_result_key": result[0]})
+    original = {field: getattr(session, field) for field in _RESULT_FIELDS}
+    changed = _results_set(session, results=results, window=window)
+    if not changed:
+        return True  # the session holds these keys' results already
+    with transaction.atomic():
+        if seen.update(**{field: getattr(session, field) for field in changed}):
+            _record_access(session, claimed)
+            return True
+    for field, value in original.items():  # not stored: leave the session as it was read
+        setattr(session, field, value)
+    return False
+
+
+def _results_set(
+    session: Session, *, results: dict[str, tuple[str, dict[str, Any]] | None], window: dict[str, Any]
+) -> list[str]:
+    """Put the results whose key `session` does not hold yet on it (in memory); the fields changed."""
+    changed: list[str] = []
+    for kind, result in results.items():
+        if result is None or getattr(session, f"{kind}_result_key") == result[0]:
+            continue  # stored already, by an evaluation that raced this one: its result and id stay
+        setattr(session, f"{kind}_result", {**result[1], **window})
+        setattr(session, f"{kind}_result_id", new_id())
+        setattr(session, f"{kind}_result_key", result[0])
+        changed += [f"{kind}_result", f"{kind}_result_id", f"{kind}_result_key"]
     if changed:
         session.evaluated_at = timezone.now()
-        session.save(update_fields=[*changed, "evaluated_at"])
+        changed.append("evaluated_at")
+    return changed
+
+
+def _record_access(session: Session, claimed: _Claimed) -> None:
+    """A new ACCEPT is an access of the speaker (spec: LastAccessedAt)."""
+    assert session.auth_result is not None
+    if session.auth_result["Decision"] == "ACCEPT" and claimed.speaker is not None:
+        speaker_services.speaker_record_access(speaker=claimed.speaker)
+
+
+@transaction.atomic
+def _results_save(
+    *,
+    domain: Domain,
+    session_name_or_id: str,
+    seen: tuple[object, ...],
+    claimed: _Claimed,
+    results: dict[str, tuple[str, dict[str, Any]] | None],
+    window: dict[str, Any],
+) -> Session | None:
+    """Store results computed from the session as `seen`, unless its inputs changed since (None), under the
+    row lock: the way out when `_results_swap` did not match (often because a racing evaluation stored the
+    same keys first, whose results and ids then stay)."""
+    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    if _inputs(session) != seen:
+        return None
+    changed = _results_set(session, results=results, window=window)
+    if changed:
+        session.save(update_fields=changed)
+        if "auth_result" in changed:
+            _record_access(session, claimed)
+    return session
+
+
+def _evaluation(session: Session, claimed: _Claimed) -> Evaluation:
+    assert session.auth_result is not None and session.fraud_result is not None
     return Evaluation(
         session=session,
         streaming_status=selectors.streaming_status(session),

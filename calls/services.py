@@ -1,14 +1,20 @@
 """Writes to call sessions: start, stream audio in, change speaker or thresholds, end, enroll.
 
-The engine's work on a chunk happens under a lock on the session row, so chunks of one call are applied
-strictly in arrival order and none is lost to a concurrent write; sessions of different calls never wait
-for each other.
+A chunk's engine work (milliseconds of CPU) runs outside any transaction, on the call's state as last saved;
+a short transaction then saves the result under a lock on the session row, but only if the row is still as
+the chunk read it (compare-and-swap: no other chunk, nor any other write, came in between); if it is not,
+the chunk is worked again on the newer state. So chunks of one call are applied one at a time, each exactly
+once, in the order their saves succeed (for a caller that sends a chunk after the previous one was answered,
+the order it sent them), and no request holds the database's write lock (SQLite has one for the whole file)
+while the engine works.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +32,10 @@ from voiceprints import audio
 from voiceprints.engine import CallStream, decode
 
 Status = Session.EnrollmentStatus
+# How often a chunk (or an evaluation, calls/evaluation.py) is worked outside any lock before it is worked under
+# the session row's lock instead, which always succeeds. Only chunks of one call sent at once, which a phone
+# line does not do, or an UpdateSession in the very millisecond, ever need a second try.
+UNLOCKED_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,6 @@ def session_update(
     return session
 
 
-@transaction.atomic
 def session_put_audio(
     *, domain: Domain, session_name_or_id: str, data: bytes, audio_format: str, channel: int = 0
 ) -> Session:
@@ -115,22 +124,94 @@ def session_put_audio(
     except audio.AudioError as error:
         raise ValidationError(f"Audio: {error}") from None
     domain_selectors.ensure_active(domain)
-    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
-    now = timezone.now()
+    pcm = audio.pcm16_bytes(samples)
+    for _ in range(UNLOCKED_TRIES):
+        session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id)
+        now = timezone.now()
+        _ensure_streaming(session, now=now)
+        state = _stream_with(session, samples)
+        if _chunk_save(session, samples=samples, pcm=pcm, state=state, now=now):
+            return session
+    return _chunk_put_locked(domain=domain, session_name_or_id=session_name_or_id, samples=samples, pcm=pcm)
+
+
+def _ensure_streaming(session: Session, *, now: datetime) -> None:
     if selectors.streaming_status(session, now=now) == selectors.ENDED:
         raise ValidationError(
             f"Session {session.session_name} has ended (EndSession, or no audio for "
             f"{settings.VOICEID_SESSION_IDLE_SECONDS} s), so it takes no more audio: start a new session."
         )
+
+
+def _stream_with(session: Session, samples: np.ndarray) -> tuple[bytes, float]:
+    """The call's stream state and net speech once `samples` are appended to the state `session` holds."""
     stream = CallStream.from_bytes(session.stream_state, vad_kind=settings.VOICEID_VAD)
     stream.append(samples)
+    return stream.to_bytes(), stream.speech_seconds
+
+
+# What a chunk writes to its session row.
+_CHUNK_FIELDS = (
+    "chunks_received",
+    "stream_state_sealed",
+    "audio_seconds",
+    "speech_seconds",
+    "audio_started_at",
+    "audio_ended_at",
+    "updated_at",
+    "enrollment_status",
+    "enrollment_message",
+)
+
+
+def _chunk_save(
+    session: Session, *, samples: np.ndarray, pcm: bytes, state: tuple[bytes, float], now: datetime
+) -> bool:
+    """Save the chunk worked on `session` as read, unless the row changed since (False: work it again).
+
+    The compare-and-swap locks the row only if it is still as read: every write to a session moves
+    `updated_at` (a chunk also `chunks_received`; a worker finishing an enrollment, which does not, moves
+    `enrollment_status`), and PostgreSQL re-checks the condition after waiting out a concurrent writer. The
+    row is locked before the state is sealed (which locks the domain's row), the order every other writer
+    of a session takes them in, so that two transactions never wait for each other's second lock.
+    """
+    seen = {
+        "pk": session.pk,
+        "chunks_received": session.chunks_received,
+        "updated_at": session.updated_at,
+        "enrollment_status": session.enrollment_status,
+    }
+    with transaction.atomic():
+        if not Session.objects.select_for_update().filter(**seen).values_list("pk", flat=True):
+            return False
+        _chunk_apply(session, samples=samples, state=state, now=now)
+        Session.objects.filter(pk=session.pk).update(
+            **{field: getattr(session, field) for field in _CHUNK_FIELDS}
+        )
+        _chunk_audio_create(session, pcm=pcm)
+    return True
+
+
+@transaction.atomic
+def _chunk_put_locked(*, domain: Domain, session_name_or_id: str, samples: np.ndarray, pcm: bytes) -> Session:
+    """The chunk worked and saved under the row lock, for a call whose chunks keep racing each other."""
+    session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    now = timezone.now()
+    _ensure_streaming(session, now=now)
+    _chunk_apply(session, samples=samples, state=_stream_with(session, samples), now=now)
+    session.save(update_fields=_CHUNK_FIELDS)
+    _chunk_audio_create(session, pcm=pcm)
+    return session
+
+
+def _chunk_apply(session: Session, *, samples: np.ndarray, state: tuple[bytes, float], now: datetime) -> None:
+    """The chunk's changes to `session` (in memory; the caller saves them), inside the saving transaction:
+    the state is sealed under the domain's key generation, which that transaction must hold."""
+    stream_state, speech_seconds = state
     session.chunks_received += 1
-    SessionAudio.objects.create(
-        domain=domain, session=session, sequence=session.chunks_received, pcm=audio.pcm16_bytes(samples)
-    )
-    session.stream_state = stream.to_bytes()
+    session.stream_state = stream_state
     session.audio_seconds += len(samples) / audio.CANONICAL_RATE
-    session.speech_seconds = stream.speech_seconds
+    session.speech_seconds = speech_seconds
     session.audio_started_at = session.audio_started_at or now
     session.audio_ended_at = now
     session.updated_at = now
@@ -139,8 +220,12 @@ def session_put_audio(
             _begin_enrollment(session)
         else:
             session.enrollment_message = _collecting_message(session)
-    session.save()
-    return session
+
+
+def _chunk_audio_create(session: Session, *, pcm: bytes) -> None:
+    SessionAudio.objects.create(
+        domain=session.domain, session=session, sequence=session.chunks_received, pcm=pcm
+    )
 
 
 @transaction.atomic

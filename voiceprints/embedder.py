@@ -20,6 +20,15 @@ the frames and samples that windows not yet run still need. Its ``embedding()`` 
 resemblyzer's slicing would take from the audio so far (padding the end with zeros, dropping a last window
 under 75 % coverage) without changing the stream, so a stream fed in any chunks agrees with
 :meth:`GE2EEncoder.embed` on the concatenated audio.
+
+Speed. The LSTM is sequential in time, so on one window numpy spends each step on a matrix-vector product
+that reads all of a layer's weights; W @ states for 2 windows costs barely more than for 1, and 16 cost
+~6 ms a window against ~12 ms alone. Whole recordings run all their windows in batches. A stream runs a
+window ahead, frame by frame as its frames become final, whenever the window is likely to need no gain
+(loud speech, the usual case): the 2 or 3 windows that overlap then share every step, an ended window
+costs only its linear head, and ``embedding()`` runs only the zero-padded end of the last window instead
+of all of it. A window run ahead that does need a gain in the end is run again, whole, at that gain, so
+every window's embedding is the one ``embed`` computes (to float32 rounding: batches sum in other orders).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -62,8 +72,16 @@ TARGET_MEAN_SQUARE = 10 ** (-30 / 10)
 HIDDEN = 256
 EMBEDDING_SIZE = 256
 LAYERS = 3
-# Windows per LSTM call: large enough for efficient matmuls, small enough to bound memory on long audio.
-MAX_BATCH = 32
+# Windows per LSTM call: large enough for efficient matmuls, small enough to bound memory on long audio (16:
+# 6.4 ms a window on the 2-core bench machine, against 12 ms alone; 32 is no faster there).
+MAX_BATCH = 16
+# A stream runs each window frame by frame as its frames arrive, at gain 1, when the audio is loud enough that
+# the window will most likely need no gain: mean square at least this fraction of the -30 dBFS target, judged
+# on the frames the stream holds when the window starts, then on the window's own frames once it has this many.
+# A window that does need a gain is run whole again when it ends. On the demo voices (after the speech
+# detector) this runs 97-100 % of a loud voice's windows ahead, and gives up early on a quiet one's.
+RUN_AHEAD_LEVEL = 0.5
+RUN_AHEAD_JUDGED_AFTER = 40
 
 _PAD = N_FFT // 2  # librosa's centred frames: frame t covers samples [t*HOP - _PAD, t*HOP + _PAD).
 
@@ -73,6 +91,10 @@ class EmbeddingStream(Protocol):
 
     def append(self, samples: np.ndarray) -> None:
         """Add more 16 kHz speech samples."""
+        ...
+
+    def extend(self, samples: np.ndarray) -> None:
+        """Add samples whose embedding is wanted once, at the end: defers the network to ``embedding()``."""
         ...
 
     def embedding(self) -> np.ndarray | None:
@@ -246,27 +268,34 @@ class GE2EEncoder:
         """``model_state`` is the checkpoint's ``model_state``: torch ``nn.LSTM`` and ``nn.Linear`` names."""
         self._layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         # torch orders the LSTM gates (input, forget, cell, output). We reorder them to (i, f, o, g) so the
-        # three sigmoid gates are one contiguous block, and fold the activations' input scaling into the
-        # weights (exact: powers of two): sigmoid(x) = 1 / (1 + exp(-x)) and tanh(x) = 2 sigmoid(2x) - 1,
-        # so one exp over all four gates does the work, which is cheaper than numpy's float32 tanh.
+        # three sigmoid gates are one contiguous block, and rescale the weights by powers of two (exact) so
+        # that one tanh over all four gates does the activations: sigmoid(x) = (1 + tanh(x / 2)) / 2. The
+        # recurrence then carries twice the hidden state, 2h = (1 + tanh(o / 2)) tanh(c), which the weights
+        # that read it (the next step's, the next layer's, the linear head) take back by another factor 1/2.
+        # That is two fewer numpy calls per step than separate sigmoid and tanh, and numpy's float32 tanh is
+        # the cheapest of its transcendental functions.
         h = HIDDEN
         order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
-        scale = np.full((4 * h, 1), -1.0, np.float32)
-        scale[3 * h :] = -2.0
+        gate_scale = np.full((4 * h, 1), 0.5, np.float32)
+        gate_scale[3 * h :] = 1.0
         for layer in range(LAYERS):
             w_ih = _param(model_state, f"lstm.weight_ih_l{layer}", (4 * h, N_MELS if layer == 0 else h))
             w_hh = _param(model_state, f"lstm.weight_hh_l{layer}", (4 * h, h))
             bias = _param(model_state, f"lstm.bias_ih_l{layer}", (4 * h,))
             bias = bias + _param(model_state, f"lstm.bias_hh_l{layer}", (4 * h,))
+            input_scale = np.float32(1.0 if layer == 0 else 0.5)  # layers above the first read 2h
             self._layers.append(
                 (
-                    np.ascontiguousarray((w_ih[order] * scale).T),
-                    np.ascontiguousarray((w_hh[order] * scale).T),
-                    bias[order] * scale[:, 0],
+                    # (inputs, gates): the input projection of all steps is one (steps x inputs) product.
+                    np.ascontiguousarray((w_ih[order] * gate_scale * input_scale).T),
+                    # (gates, hidden): the recurrence keeps states as columns, (hidden, batch). OpenBLAS is
+                    # 1.3-2x faster on W @ states than on states.T @ W.T for the 2-32 windows we run at once.
+                    np.ascontiguousarray(w_hh[order] * gate_scale * np.float32(0.5)),
+                    bias[order] * gate_scale[:, 0],
                 )
             )
         linear = _param(model_state, "linear.weight", (EMBEDDING_SIZE, h))
-        self._linear_t = np.ascontiguousarray(linear.T)
+        self._linear_t = np.ascontiguousarray(linear.T * np.float32(0.5))
         self._linear_b = _param(model_state, "linear.bias", (EMBEDDING_SIZE,))
 
     @classmethod
@@ -284,55 +313,82 @@ class GE2EEncoder:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
         with _one_blas_thread():
             return np.concatenate(
-                [self._forward(mels[i : i + MAX_BATCH]) for i in range(0, len(mels), MAX_BATCH)]
+                [self.head(self.run(mels[i : i + MAX_BATCH])) for i in range(0, len(mels), MAX_BATCH)]
             )
 
-    def _forward(self, mels: np.ndarray) -> np.ndarray:
-        batch, steps, _ = mels.shape
-        h3 = 3 * HIDDEN
-        # OpenBLAS's sgemm is slow for 2-3 rows (a stream usually runs one or two windows): use gemv per row.
-        rowwise = batch < 4
-        sequence = np.ascontiguousarray(mels.transpose(1, 0, 2))  # time-major: each step is contiguous
-        hidden = np.zeros((batch, HIDDEN), np.float32)
-        for layer, (w_ih_t, w_hh_t, bias) in enumerate(self._layers):
-            # The input projection of every step at once; only the recurrent part is sequential.
-            projected = (sequence.reshape(steps * batch, -1) @ w_ih_t + bias).reshape(steps, batch, -1)
-            outputs = np.empty((steps, batch, HIDDEN), np.float32) if layer < LAYERS - 1 else None
-            hidden = np.zeros((batch, HIDDEN), np.float32)
-            cell = np.zeros((batch, HIDDEN), np.float32)
-            gates = np.empty((batch, 4 * HIDDEN), np.float32)
-            scratch = np.empty((batch, HIDDEN), np.float32)
-            with np.errstate(over="ignore"):  # exp(+large) = inf gives sigmoid 0, as it should
-                for t in range(steps):
-                    if rowwise:
-                        for row in range(batch):
-                            np.matmul(hidden[row], w_hh_t, out=gates[row])
-                    else:
-                        np.matmul(hidden, w_hh_t, out=gates)
-                    gates += projected[t]
-                    np.exp(gates, out=gates)
-                    gates += 1.0
-                    np.divide(1.0, gates, out=gates)  # sigmoid of i, f, o; sigmoid(2x) of g
-                    candidate = gates[:, h3:]
-                    candidate *= 2.0
-                    candidate -= 1.0  # tanh of g
-                    cell *= gates[:, HIDDEN : 2 * HIDDEN]
-                    np.multiply(gates[:, :HIDDEN], candidate, out=scratch)
-                    cell += scratch
-                    np.tanh(cell, out=scratch)
-                    if outputs is not None:
-                        hidden = outputs[t]  # written in place: the next layer's input, no copy
-                    np.multiply(gates[:, 2 * HIDDEN : h3], scratch, out=hidden)
-            if outputs is not None:
-                sequence = outputs
-        raw = np.maximum(hidden @ self._linear_t + self._linear_b, 0.0)
+    def head(self, state: np.ndarray) -> np.ndarray:
+        """Unit embeddings from LSTM states after a window's last frame, (LAYERS, 2, HIDDEN, batch)."""
+        raw = np.maximum(state[-1, 0].T @ self._linear_t + self._linear_b, 0.0)
         norms = np.linalg.norm(raw, axis=1, keepdims=True)
         return raw / np.where(norms > 0, norms, 1.0)
+
+    def run(self, mels: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
+        """The LSTM over (batch, steps, 40) power mels from ``state`` (zeros if None); the state after.
+
+        A state is (LAYERS, 2, HIDDEN, batch): each layer's hidden state (doubled, see ``__init__``) and
+        cell state, one column per window. Running frames [0, k) and then [k, n) from the state in between
+        gives what running [0, n) at once does (to float32 rounding), which is what lets a stream run a
+        window's frames as they arrive.
+        """
+        batch, steps, _ = mels.shape
+        if state is None:
+            state = np.zeros((LAYERS, 2, HIDDEN, batch), np.float32)
+        if not steps:
+            return state.copy()
+        h, h3 = HIDDEN, 3 * HIDDEN
+        # OpenBLAS (SkylakeX kernels) takes as long for 13 state columns as for 16, and longer for 5 to 7
+        # than for 8: run padding columns (zero input, discarded) up to a multiple of 8 beyond 4 windows.
+        width = batch if batch <= 4 else -(-batch // 8) * 8
+        after = np.empty_like(state)
+        # Rows (step, window): the input projection of every step is one matrix product.
+        sequence = np.ascontiguousarray(mels.transpose(1, 0, 2), dtype=np.float32).reshape(steps * batch, -1)
+        projected = np.zeros((steps, 4 * h, width), np.float32)
+        gates = np.empty((4 * h, width), np.float32)
+        # Views made once: at one or two windows a step is ~20 us, of which numpy's per-call cost is a third.
+        sigmoids, in_gate, forget_gate, out_gate, cell_gate = (
+            gates[:h3],
+            gates[:h],
+            gates[h : 2 * h],
+            gates[2 * h : h3],
+            gates[h3:],
+        )
+        scratch = np.empty((h, width), np.float32)
+        one, half = np.float32(1.0), np.float32(0.5)
+        with _one_blas_thread():
+            for layer, (w_ih_t, w_hh, bias) in enumerate(self._layers):
+                inputs = sequence @ w_ih_t
+                inputs += bias
+                # Each step's gates as one contiguous (gates, windows) block, the recurrence's layout.
+                projected[:, :, :batch] = inputs.reshape(steps, batch, 4 * h).transpose(0, 2, 1)
+                last = layer == LAYERS - 1
+                # Each step writes its hidden state in place: the next layer's input, no copy. The last
+                # layer's outputs are not needed: its steps all write to one array.
+                outputs = np.empty((1 if last else steps, h, width), np.float32)
+                hidden = np.zeros((h, width), np.float32)
+                cell = np.zeros((h, width), np.float32)
+                hidden[:, :batch], cell[:, :batch] = state[layer, 0], state[layer, 1]
+                for step, gates_in in enumerate(projected):
+                    np.matmul(w_hh, hidden, out=gates)
+                    gates += gates_in
+                    np.tanh(gates, out=gates)
+                    sigmoids += one  # 2 sigmoid(x) of i, f, o; tanh(x) of g
+                    cell *= forget_gate
+                    np.multiply(in_gate, cell_gate, out=scratch)
+                    cell += scratch
+                    cell *= half  # c = f c + i g, each sigmoid having been doubled
+                    np.tanh(cell, out=scratch)
+                    hidden = outputs[0 if last else step]
+                    np.multiply(out_gate, scratch, out=hidden)  # 2h = 2 o tanh(c)
+                after[layer, 0], after[layer, 1] = hidden[:, :batch], cell[:, :batch]
+                if not last:
+                    sequence = np.ascontiguousarray(outputs[:, :, :batch].transpose(0, 2, 1))
+                    sequence = sequence.reshape(steps * batch, h)
+        return after
 
     def embed(self, samples: np.ndarray) -> np.ndarray:
         """Unit embedding of 16 kHz float32 speech, each 1.6 s window normalised to -30 dBFS on its own."""
         stream = _GE2EStream(self)
-        stream._extend(_as_samples(samples))  # no window run early: embedding() runs them all in one batch
+        stream.extend(samples)  # no window run early: embedding() runs them all in one batch
         vector = stream.embedding()
         if vector is None:
             raise ValueError("cannot embed an empty signal")
@@ -403,10 +459,14 @@ class _GE2EStream:
       frame's 160-sample block energy for the per-window gain), so ``_count * 77 + len(_mel)`` frames are
       final: all that ``_n`` samples determine;
     * ``_samples`` holds the audio from sample ``frames_done * 160 - 200`` on (zeros before the start),
-      which is what the next, not yet final frame needs: under 400 samples.
-    So the state stays under about 40 KB however long the stream runs.
+      which is what the next, not yet final frame needs: under 400 samples;
+    * ``_open`` maps each window run ahead (started, not ended: start < frames_done < start + 160) to the
+      network's state after its final frames at gain 1, a (LAYERS, 2, HIDDEN) array; 2 or 3 at most.
+    So the state stays under about 60 KB however long the stream runs.
     """
 
+    # Also "open_windows" and "open_states", which states saved before windows were run ahead lack: such a
+    # stream resumes with none open.
     _STATE_KEYS = frozenset({"model", "sum", "count", "n_samples", "samples", "mel", "energy"})
 
     def __init__(self, encoder: GE2EEncoder) -> None:
@@ -417,6 +477,7 @@ class _GE2EStream:
         self._samples = np.zeros(_PAD, np.float32)
         self._mel = np.zeros((0, N_MELS), np.float32)
         self._energy = np.zeros(0, np.float64)
+        self._open: dict[int, np.ndarray] = {}
         # embedding() runs one or two windows each time; callers often ask again before more audio comes.
         self._memo: tuple[int, np.ndarray] | None = None
 
@@ -429,15 +490,15 @@ class _GE2EStream:
         return self._count * FRAME_STEP + len(self._mel)
 
     def append(self, samples: np.ndarray) -> None:
+        before = self._frames_done
         self._extend(_as_samples(samples))
-        ready = (self._frames_done - PARTIAL_FRAMES) // FRAME_STEP + 1 - self._count
-        if ready > 0:
-            starts = [k * FRAME_STEP for k in range(ready)]
-            mels = self._windows(self._mel, self._energy, starts, self._count * FRAME_STEP)
-            self._sum += self._encoder.forward(mels).sum(axis=0, dtype=np.float64)
-            self._count += ready
-            self._mel = self._mel[ready * FRAME_STEP :].copy()
-            self._energy = self._energy[ready * FRAME_STEP :].copy()
+        self._run_windows(before)
+
+    def extend(self, samples: np.ndarray) -> None:
+        """Take in samples but run no window: ``embedding()`` then runs them all in one batch, which is
+        cheapest for audio embedded once, at its end. Windows run ahead so far are dropped (they run whole)."""
+        self._open.clear()
+        self._extend(_as_samples(samples))
 
     def _extend(self, samples: np.ndarray) -> None:
         """Take in samples and compute the mel frames they make final, but run no window yet."""
@@ -453,40 +514,106 @@ class _GE2EStream:
             buffer = buffer[new * HOP :].copy()
         self._samples = buffer
 
+    def _run_windows(self, before: int) -> None:
+        """Run what the frames final since frame ``before`` allow: open windows go on over the new frames,
+        ended windows are summed, each at its own gain (run whole again when gain 1 was the wrong guess)."""
+        done, base = self._frames_done, self._count * FRAME_STEP
+        ended = max(self._count, (done - PARTIAL_FRAMES) // FRAME_STEP + 1)  # windows below this have ended
+        spans: dict[int, tuple[int, int]] = {}
+        whole: list[int] = []
+        for window in range(self._count, (done - 1) // FRAME_STEP + 1):  # every window started by now
+            start, end = window * FRAME_STEP, window * FRAME_STEP + PARTIAL_FRAMES
+            if window in self._open:
+                spans[window] = (before, min(end, done))
+            elif start >= before and end > done and self._loud(0, done - base):
+                self._open[window] = np.zeros((LAYERS, 2, HIDDEN), np.float32)
+                spans[window] = (start, done)
+            elif end <= done:
+                whole.append(window)  # started before it could be run ahead, or judged too quiet
+        if spans:
+            self._open.update(_advance(self._encoder, self._open, spans, self._mel, base))
+        partials = []
+        for window in sorted(self._open):
+            start = window * FRAME_STEP - base
+            if window < ended:
+                state = self._open.pop(window)
+                if self._gain(self._energy, start, base) == 1.0:
+                    partials.append(self._encoder.head(state[..., None]))
+                else:
+                    whole.append(window)
+            elif done - base - start >= RUN_AHEAD_JUDGED_AFTER and not self._loud(start, done - base):
+                # Likely to need a gain after all: stop running it ahead; it runs whole when it ends.
+                del self._open[window]
+        if whole:
+            starts = [window * FRAME_STEP - base for window in sorted(whole)]
+            partials.append(self._encoder.forward(self._windows(self._mel, self._energy, starts, base)))
+        if partials:
+            self._sum += np.concatenate(partials).sum(axis=0, dtype=np.float64)
+        ready = ended - self._count
+        if ready > 0:
+            self._count = ended
+            self._mel = self._mel[ready * FRAME_STEP :].copy()
+            self._energy = self._energy[ready * FRAME_STEP :].copy()
+
+    def _loud(self, start: int, stop: int) -> bool:
+        """Whether frames [start, stop) (relative to ``_mel``) are loud enough that the window they belong to
+        will likely need no gain."""
+        energy = float(self._energy[start:stop].sum())
+        return energy >= RUN_AHEAD_LEVEL * TARGET_MEAN_SQUARE * (stop - start) * HOP
+
     def embedding(self) -> np.ndarray | None:
         if self._n == 0:
             return None
         if self._memo is not None and self._memo[0] == self._n:
             return self._memo[1].copy()
-        first = self._count * FRAME_STEP
-        starts = [s for s in partial_starts(self._n) if s >= first]
+        base, done = self._count * FRAME_STEP, self._frames_done
+        starts = [s for s in partial_starts(self._n) if s >= base]
         total = self._sum.copy()
         if starts:
             # Windows reaching past the final frames get the zeros batch resemblyzer pads the end with,
             # computed on copies so that later audio still takes their place.
-            missing = starts[-1] + PARTIAL_FRAMES - self._frames_done
+            missing = starts[-1] + PARTIAL_FRAMES - done
             mel, energy = self._mel, self._energy
             if missing > 0:
                 padded = np.concatenate([self._samples, np.zeros(missing * HOP + N_FFT, np.float32)])
                 mel = np.concatenate([mel, _power_mel(padded, missing)])
                 energy = np.concatenate([energy, _block_energy(padded[_PAD:], missing)])
-            mels = self._windows(mel, energy, [s - first for s in starts], first)
-            total += self._encoder.forward(mels).sum(axis=0, dtype=np.float64)
+            # An open window needs only its padded end run, if its gain did turn out to be 1.
+            spans: dict[int, tuple[int, int]] = {}
+            whole: list[int] = []
+            for start in starts:
+                window = start // FRAME_STEP
+                if window in self._open and self._gain(energy, start - base, base) == 1.0:
+                    spans[window] = (done, start + PARTIAL_FRAMES)
+                else:
+                    whole.append(start - base)
+            partials = []
+            if spans:
+                advanced = _advance(self._encoder, self._open, spans, mel, base)
+                partials.append(self._encoder.head(np.stack([advanced[w] for w in spans], axis=-1)))
+            if whole:
+                partials.append(self._encoder.forward(self._windows(mel, energy, whole, base)))
+            total += np.concatenate(partials).sum(axis=0, dtype=np.float64)
         vector = _unit(total)
         self._memo = (self._n, vector)
         return vector.copy()
+
+    def _gain(self, energy: np.ndarray, start: int, first: int) -> float:
+        """The power gain of the window at frame ``start`` of ``energy`` (which starts at frame ``first``)."""
+        begin = (first + start) * HOP
+        n_real = min(self._n, begin + PARTIAL_FRAMES * HOP) - begin
+        return _power_gain(float(energy[start : start + PARTIAL_FRAMES].sum()), n_real)
 
     def _windows(self, mel: np.ndarray, energy: np.ndarray, starts: list[int], first: int) -> np.ndarray:
         """The windows at ``starts`` (relative to frame ``first``), each scaled to -30 dBFS on its own."""
         out = np.empty((len(starts), PARTIAL_FRAMES, N_MELS), np.float32)
         for i, s in enumerate(starts):
-            begin = (first + s) * HOP
-            n_real = min(self._n, begin + PARTIAL_FRAMES * HOP) - begin
-            gain = _power_gain(float(energy[s : s + PARTIAL_FRAMES].sum()), n_real)
+            gain = self._gain(energy, s, first)
             np.multiply(mel[s : s + PARTIAL_FRAMES], np.float32(gain), out=out[i])
         return out
 
     def state(self) -> dict[str, np.ndarray]:
+        windows = sorted(self._open)
         return {
             "model": np.array(self._encoder.name),
             "sum": self._sum.copy(),
@@ -495,6 +622,12 @@ class _GE2EStream:
             "samples": self._samples.copy(),
             "mel": self._mel.copy(),
             "energy": self._energy.copy(),
+            "open_windows": np.array(windows, np.int64),
+            "open_states": (
+                np.stack([self._open[w] for w in windows])
+                if windows
+                else np.zeros((0, LAYERS, 2, HIDDEN), np.float32)
+            ),
         }
 
     @classmethod
@@ -511,14 +644,45 @@ class _GE2EStream:
         stream._samples = np.array(state["samples"], np.float32).reshape(-1)
         stream._mel = np.array(state["mel"], np.float32).reshape(-1, N_MELS)
         stream._energy = np.array(state["energy"], np.float64).reshape(-1)
+        windows = np.asarray(state.get("open_windows", np.zeros(0, np.int64))).reshape(-1)
+        states = np.array(state.get("open_states", np.zeros((0, LAYERS, 2, HIDDEN))), np.float32)
+        done = stream._frames_done
         if (
             stream._count < 0
             or len(stream._energy) != len(stream._mel)
-            or stream._frames_done != _final_frames(stream._n)
-            or len(stream._samples) != stream._n - stream._frames_done * HOP + _PAD
+            or done != _final_frames(stream._n)
+            or len(stream._samples) != stream._n - done * HOP + _PAD
+            or states.shape != (len(windows), LAYERS, 2, HIDDEN)
+            or any(
+                not (stream._count <= w and w * FRAME_STEP < done < w * FRAME_STEP + PARTIAL_FRAMES)
+                for w in windows.tolist()
+            )
         ):
             raise ValueError("inconsistent stream state")
+        stream._open = {int(w): s for w, s in zip(windows.tolist(), states, strict=True)}
         return stream
+
+
+def _advance(
+    encoder: GE2EEncoder,
+    states: Mapping[int, np.ndarray],
+    spans: Mapping[int, tuple[int, int]],
+    mel: np.ndarray,
+    first: int,
+) -> dict[int, np.ndarray]:
+    """Each window's state run on over its span of frames (absolute; ``mel`` starts at frame ``first``),
+    at gain 1. Windows whose spans cover the same frames run as one batch: two cost little more than one."""
+    after = {window: states[window] for window in spans}
+    bounds = sorted({bound for span in spans.values() for bound in span})
+    for lo, hi in itertools.pairwise(bounds):
+        members = [window for window, (a, b) in spans.items() if a <= lo and hi <= b]
+        if not members:
+            continue
+        frames = np.broadcast_to(mel[lo - first : hi - first], (len(members), hi - lo, N_MELS))
+        batch = encoder.run(frames, np.stack([after[window] for window in members], axis=-1))
+        for k, window in enumerate(members):
+            after[window] = np.ascontiguousarray(batch[..., k])
+    return after
 
 
 def _block_energy(samples: np.ndarray, count: int) -> np.ndarray:

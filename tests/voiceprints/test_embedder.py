@@ -256,8 +256,10 @@ def test_state_stays_small_however_long_the_stream(encoder):
         sizes.append(sum(value.nbytes for value in stream.state().values()))
 
     assert stream.seconds == pytest.approx(60.0)
-    assert max(sizes) < 48_000  # ~237 mel frames at most, and under 400 samples
+    # ~237 mel frames at most, under 400 samples, and the network state of 3 windows run ahead at most.
+    assert max(sizes) < 64_000
     assert len(stream.state()["samples"]) < 400
+    assert len(stream.state()["open_windows"]) <= 3
 
 
 def test_appending_a_quarter_second_is_cheap(encoder):
@@ -274,6 +276,71 @@ def test_appending_a_quarter_second_is_cheap(encoder):
     assert per_append < 0.025
 
 
+def test_running_frames_in_pieces_continues_the_same_network_state(encoder):
+    rng = np.random.default_rng(7)
+    mels = rng.random((3, 160, 40), dtype=np.float32) * np.float32(0.05)
+
+    whole = encoder.run(mels)
+    state = encoder.run(mels[:, :1])
+    for start, stop in ((1, 40), (40, 41), (41, 160)):
+        state = encoder.run(mels[:, start:stop], state)
+
+    np.testing.assert_allclose(state, whole, atol=2e-6)
+    np.testing.assert_allclose(encoder.head(state), encoder.forward(mels), atol=1e-6)
+
+
+@pytest.mark.parametrize("count", [1, 3, 5, 13, 17])
+def test_a_batch_of_windows_embeds_each_as_alone(encoder, count):
+    # Batches are padded to kernel-friendly widths and split at MAX_BATCH: neither may leak between windows.
+    mels = np.random.default_rng(count).random((count, 160, 40), dtype=np.float32) * np.float32(0.05)
+
+    batched = encoder.forward(mels)
+    alone = np.concatenate([encoder.forward(mels[i : i + 1]) for i in range(count)])
+
+    np.testing.assert_allclose(batched, alone, atol=1e-6)
+
+
+def test_loud_speech_runs_windows_ahead_and_a_stream_still_equals_embed(encoder):
+    samples = speech("ls_1688/1688-142285-0000.wav")  # loud: every window at gain 1
+    stream = encoder.stream()
+    open_counts = []
+
+    for chunk in np.array_split(samples, len(samples) // 4000):  # 0.25 s chunks, as calls send
+        stream.append(chunk)
+        open_counts.append(len(stream.state()["open_windows"]))
+
+    assert max(open_counts) >= 2  # windows overlap: two or three run ahead together
+    assert cosine(stream.embedding(), encoder.embed(samples)) >= 0.99999
+
+
+def test_a_window_run_ahead_that_ends_up_needing_a_gain_is_run_again_at_it(encoder):
+    # Loud for its first 0.6 s, near silence after: the window is judged loud and run ahead at gain 1, but
+    # over its 1.6 s it falls below -30 dBFS and needs a gain. So do the windows after it.
+    loud = speech("ls_533/533-1066-0004.wav", 16000, 25600)
+    quiet = speech("ls_533/533-1066-0004.wav", 25600, 60000, gain=0.02)
+    samples = np.concatenate([loud, quiet])
+    stream = encoder.stream()
+
+    for chunk in np.array_split(samples, 30):
+        stream.append(chunk)
+        assert cosine(stream.embedding(), encoder.embed(samples[: int(stream.seconds * 16000)])) >= 0.9999
+
+    assert cosine(stream.embedding(), encoder.embed(samples)) >= 0.99999
+
+
+def test_a_state_saved_before_windows_ran_ahead_still_resumes(encoder):
+    samples = speech("ls_2033/2033-164914-0001.wav")
+    half = len(samples) // 2
+    stream = encoder.stream()
+    stream.extend(samples[:half])  # runs no window, so none is open: what the older code saved
+    old_state = {key: value for key, value in stream.state().items() if not key.startswith("open_")}
+
+    resumed = encoder.stream_from_state(old_state)
+    resumed.append(samples[half:])
+
+    assert cosine(resumed.embedding(), encoder.embed(samples)) >= 0.99999
+
+
 def test_from_state_rejects_other_models_and_inconsistent_states(encoder):
     stream = encoder.stream()
     stream.append(np.ones(5000, np.float32) * 0.01)
@@ -285,6 +352,10 @@ def test_from_state_rejects_other_models_and_inconsistent_states(encoder):
         encoder.stream_from_state({**state, "samples": state["samples"][:-1]})
     with pytest.raises(ValueError, match="lacks"):
         encoder.stream_from_state({key: value for key, value in state.items() if key != "mel"})
+    with pytest.raises(ValueError, match="inconsistent"):  # a window that cannot be open at this point
+        encoder.stream_from_state(
+            {**state, "open_windows": np.array([5]), "open_states": np.zeros((1, 3, 2, 256), np.float32)}
+        )
 
 
 # --- where the weights come from ---------------------------------------------------------------------
