@@ -102,7 +102,7 @@ def _open(host: str, port: int, request: SignedRequest) -> http.client.HTTPConne
     return conn
 
 
-def _open_balanced(
+def open_balanced(
     host: str, port: int, request: SignedRequest, count: int, workers: list[int]
 ) -> tuple[list[http.client.HTTPConnection], bool | None]:
     """`count` keep-alive connections, spread as evenly as possible over the gunicorn workers.
@@ -140,7 +140,7 @@ def run_load(
 ) -> LoadSample:
     """`connections` clients each send a request, wait for its answer and send the next, for a warm-up
     (discarded) and then `duration_seconds` (measured). Any answer but 200 fails the whole run."""
-    conns, balanced = _open_balanced(host, port, requests[0], connections, workers)
+    conns, balanced = open_balanced(host, port, requests[0], connections, workers)
     start = time.perf_counter() + 0.05
     measure_from = start + warmup_seconds
     stop_at = measure_from + duration_seconds

@@ -28,11 +28,18 @@ def free_port() -> int:
 
 
 class Server:
-    """`with Server(env, log) as server:` serves voiceid on server.port and stops it (and its workers) after."""
+    """`with Server(env, log) as server:` serves voiceid on server.port and stops it (and its workers) after.
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    `workers` and `threads` are gunicorn's; the defaults are what `make run` serves with.
+    """
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, workers: int = WORKERS, threads: int = THREADS
+    ) -> None:
         self.env = env
         self.log_path = log_path
+        self.worker_count = workers
+        self.threads = threads
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -41,7 +48,7 @@ class Server:
         return [
             sys.executable, "-m", "gunicorn", "voiceid_site.wsgi",
             "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(WORKERS), "--threads", str(THREADS),
+            "--workers", str(self.worker_count), "--threads", str(self.threads),
         ]  # fmt: skip
 
     def __enter__(self) -> Server:
@@ -82,7 +89,7 @@ class Server:
                 conn.request("GET", "/health")
                 status = conn.getresponse().status
                 conn.close()
-                if status == 200 and len(self.workers) == WORKERS:
+                if status == 200 and len(self.workers) == self.worker_count:
                     return
             except OSError:
                 pass  # not listening yet

@@ -152,20 +152,6 @@ class VoiceRun:
 # --- the runner ------------------------------------------------------------------------------------------
 
 
-class _VoiceServer(Server):
-    """The bench's gunicorn with this run's threads per worker (the worker count stays WORKERS)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, threads: int) -> None:
-        super().__init__(env, log_path)
-        self.threads = threads
-
-    @property
-    def command(self) -> list[str]:
-        command = super().command
-        command[command.index("--threads") + 1] = str(self.threads)
-        return command
-
-
 def _embedding(measured: dict[str, Any]) -> dict[str, Any]:
     """The embed step's result with its per-chunk timings reduced to percentiles."""
     return measured | {key: _ms(measured[key]) for key in ("append", "put_engine", "finish")}
@@ -294,7 +280,7 @@ def _run_database(
                 for path in seeded["evaluate_files"]
             ]
         )
-        with _VoiceServer(env, log_path, args.voice_threads) as server:
+        with Server(env, log_path, threads=args.voice_threads) as server:
             api = voice_load.Api(
                 host="127.0.0.1",
                 port=server.port,
@@ -617,9 +603,10 @@ def _streaming_verdict(db: VoiceDatabase, run: VoiceRun) -> list[str]:
         f"The voice engine alone accounts for {engine:.1f} cores of it"
         + (", more than the machine has" if engine > cores else "")
         + f": {network / 1000:.2f} to take in the audio (detector, resampler, mel and the network, which runs "
-        f"each 1.6 s window on its own as it fills), {state / 1000:.2f} to restore and save each call's stream "
-        f"state around every chunk, and {finish / 1000:.2f} to finish the voiceprint for each evaluation "
-        "(section 1)."
+        "the 1.6 s windows of loud speech frame by frame as the audio comes, two or three windows at once, and "
+        f"those of quiet speech whole when they end), {state / 1000:.2f} to restore and save each call's "
+        f"stream state around every chunk, and {finish / 1000:.2f} to finish the voiceprint for each "
+        "evaluation (section 1)."
     )
     if cpu:
         workers = sum(cpu["workers"])
@@ -649,11 +636,12 @@ def _streaming_verdict(db: VoiceDatabase, run: VoiceRun) -> list[str]:
             "inside voiceid beyond the one-at-a-time figures is waiting for the GIL, which a worker's threads "
             "share"
             + (
-                ", and for SQLite's single write lock: each PutSessionAudio and EvaluateSession is an IMMEDIATE "
-                "transaction that holds it from start to finish, engine work included, so requests of different "
-                "calls run one at a time across both workers."
+                ", and for SQLite's single write lock, which a PutSessionAudio (and an EvaluateSession with new "
+                "results) takes only for its short write at the end: the engine works outside any transaction, "
+                "but the writes of all calls still queue for that one lock."
                 if db.key == "sqlite"
-                else ", and for the call's own session row, which its chunks and evaluations lock in turn."
+                else ", and for the call's own session row, which its chunks and evaluations lock only to save "
+                "what they computed outside any transaction."
             )
         )
     out.append("Where the time goes: " + " ".join(where))
@@ -675,7 +663,7 @@ def render(run: VoiceRun) -> str:
         "",
         f"_Written by `make bench` on {run.started_at:%Y-%m-%d %H:%M} UTC; the run took {_minutes(run.seconds)}._",
         "",
-        "**How to run:** `.venv/bin/python -m bench --only voice` (both databases, about 3 minutes); "
+        "**How to run:** `.venv/bin/python -m bench --only voice` (both databases, about 4 minutes); "
         "`--databases sqlite` for one database; `--voice-calls`, `--voice-seconds`, `--voice-poll`, "
         "`--voice-give-up`, `--voice-threads` and `--voice-blas-threads` change the streaming run (`--help`). It needs the speaker-model weights "
         "(`make install`), the engine's calibration files in `voiceprints/data/` and the demo recordings in "
