@@ -85,7 +85,14 @@ def session_start(
         current=selectors.active_session_count(domain=domain),
         what=f"the active sessions of domain {domain.domain_id}",
     )
-    session = Session(domain=domain, session_name=session_name)
+    session = Session(
+        domain=domain,
+        session_name=session_name,
+        # The domain's defaults (Voice ID's 90 / 50 / 10 unless a superuser changed them in the admin).
+        acceptance_threshold=domain.session_acceptance_threshold,
+        risk_threshold=domain.session_risk_threshold,
+        minimum_speech_seconds=domain.session_minimum_speech_seconds,
+    )
     session.watchlist_id = fraudster_selectors.watchlist_default(domain=domain).watchlist_id
     _apply(session, settings_)
     if speaker_id:

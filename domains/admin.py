@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from domains import keyproviders, services
+from domains import keyproviders, selectors, services
 from domains.models import DataKey, Domain, MasterKey, Tag
 from fraudsters import selectors as fraudster_selectors
 from fraudsters.models import Watchlist
@@ -31,6 +31,11 @@ DOMAIN_SUSPENDED = (
 DOMAINS_SUSPENDED = "Suspended {count} {items}: they accept no new data and are erased " + _ERASED_AFTER + "."
 
 _EDITABLE = ["name", "description", "kms_key_id"]
+_SESSION_DEFAULTS = [
+    "session_acceptance_threshold",
+    "session_risk_threshold",
+    "session_minimum_speech_seconds",
+]
 
 
 class TagInline(admin.TabularInline):
@@ -41,7 +46,7 @@ class TagInline(admin.TabularInline):
 
 @admin.register(Domain)
 class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
-    form = sealed_name_form(Domain, ["kms_key_id", "region"])
+    form = sealed_name_form(Domain, ["kms_key_id", "region", *_SESSION_DEFAULTS])
     list_display = [
         "display_name",
         "domain_id",
@@ -71,6 +76,7 @@ class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
         "suspended_at",
         "client_token",
         "request_fingerprint",
+        "quota_usage",
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Domain | None = None) -> list[tuple[str | None, Any]]:
@@ -91,6 +97,14 @@ class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
                     ]
                 },
             ),
+            (
+                "Session defaults",
+                {
+                    "fields": _SESSION_DEFAULTS,
+                    "description": "What a call applies when StartSession names no threshold of its own.",
+                },
+            ),
+            ("Quotas", {"fields": ["quota_usage"]}),
             (
                 "Encryption key update",
                 {"fields": ["encryption_update_status", "old_kms_key_id", "encryption_update_message"]},
@@ -117,6 +131,11 @@ class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
     def arn(self, domain: Domain) -> str:
         return domain.arn
 
+    @admin.display(description="usage against the quotas")
+    def quota_usage(self, domain: Domain) -> str:
+        usage = selectors.domain_quota_usage(domain=domain)
+        return "; ".join(f"{what}: {used:,} of {limit:,}" for what, used, limit in usage)
+
     # Writes.
 
     def save_model(self, request: HttpRequest, obj: Domain, form: ModelForm[Domain], change: bool) -> None:
@@ -128,14 +147,23 @@ class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
                 kms_key_id=data["kms_key_id"],
                 region=data["region"],
             )
-        elif set(_EDITABLE) & set(form.changed_data):
-            # UpdateDomain replaces every attribute; the form always sends all three, so nothing is lost.
-            domain = services.domain_update(
-                domain_id=obj.domain_id,
-                name=data["name"],
-                description=data["description"],
-                kms_key_id=data["kms_key_id"],
-            )
+        elif set(_EDITABLE + _SESSION_DEFAULTS) & set(form.changed_data):
+            domain = obj
+            if set(_EDITABLE) & set(form.changed_data):
+                # UpdateDomain replaces every attribute; the form always sends all three, so nothing is lost.
+                domain = services.domain_update(
+                    domain_id=obj.domain_id,
+                    name=data["name"],
+                    description=data["description"],
+                    kms_key_id=data["kms_key_id"],
+                )
+            if set(_SESSION_DEFAULTS) & set(form.changed_data):
+                domain = services.domain_session_defaults_update(
+                    domain_id=obj.domain_id,
+                    acceptance_threshold=data["session_acceptance_threshold"],
+                    risk_threshold=data["session_risk_threshold"],
+                    minimum_speech_seconds=data["session_minimum_speech_seconds"],
+                )
         else:
             # Only the tags changed: leave updated_at alone (and a suspended domain's attributes too).
             return

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -36,6 +37,17 @@ class Domain(models.Model):
     region = models.CharField(max_length=32)
     # Kept by the speakers services so that the per-domain quota check never counts a big table.
     speaker_count = models.PositiveBigIntegerField(default=0, editable=False)
+    # What a call session of this domain applies when StartSession leaves a configuration out (Voice ID's
+    # defaults unless a superuser changes them in the admin; spec §4.5/4.6).
+    session_acceptance_threshold = models.PositiveSmallIntegerField(
+        "default AcceptanceThreshold", default=90, validators=[MaxValueValidator(100)]
+    )
+    session_risk_threshold = models.PositiveSmallIntegerField(
+        "default RiskThreshold", default=50, validators=[MaxValueValidator(100)]
+    )
+    session_minimum_speech_seconds = models.PositiveSmallIntegerField(
+        "default MinimumSpeechInSeconds", default=10, validators=[MinValueValidator(5), MaxValueValidator(10)]
+    )
     encryption_update_status = models.CharField(
         max_length=16, choices=EncryptionUpdateStatus.choices, blank=True, editable=False
     )

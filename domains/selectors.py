@@ -175,3 +175,28 @@ def domain_running_jobs(*, domain: Domain) -> list[BatchJob]:
     for job in found:
         job.domain = domain  # already loaded: spare the query per job that reading its sealed name makes
     return found
+
+
+def domain_quota_usage(*, domain: Domain) -> list[tuple[str, int, int]]:
+    """(what, in use, limit) for each per-domain quota (spec §8.1), for the admin's domain page."""
+    from calls.selectors import active_session_count
+    from jobs.models import BatchJob
+    from voiceid_site import quotas
+
+    active_jobs = BatchJob.objects.filter(domain=domain, status__in=BatchJob.ACTIVE_STATUSES)
+    return [
+        ("speakers", domain.speaker_count, quotas.limit("speakers_per_domain")),
+        ("watchlists", domain.watchlists.count(), quotas.limit("watchlists_per_domain")),
+        ("tags", domain.tags.count(), quotas.limit("tags_per_domain")),
+        ("active sessions", active_session_count(domain=domain), quotas.limit("active_sessions_per_domain")),
+        (
+            "active enrollment jobs",
+            active_jobs.filter(kind=BatchJob.Kind.SPEAKER_ENROLLMENT).count(),
+            quotas.limit("active_enrollment_jobs_per_domain"),
+        ),
+        (
+            "active registration jobs",
+            active_jobs.filter(kind=BatchJob.Kind.FRAUDSTER_REGISTRATION).count(),
+            quotas.limit("active_registration_jobs_per_domain"),
+        ),
+    ]

@@ -116,6 +116,38 @@ def domain_update(*, domain_id: str, name: str, kms_key_id: str, description: st
 
 
 @transaction.atomic
+def domain_session_defaults_update(
+    *, domain_id: str, acceptance_threshold: int, risk_threshold: int, minimum_speech_seconds: int
+) -> Domain:
+    """The thresholds a session of the domain applies when StartSession does not name its own."""
+    problems = [
+        f"{name} must be between {low} and {high}, got {value}"
+        for name, value, low, high in (
+            ("AcceptanceThreshold", acceptance_threshold, 0, 100),
+            ("RiskThreshold", risk_threshold, 0, 100),
+            ("MinimumSpeechInSeconds", minimum_speech_seconds, 5, 10),
+        )
+        if not low <= value <= high
+    ]
+    if problems:
+        raise ValidationError("; ".join(problems) + ".")
+    domain = selectors.domain_get_active(domain_id=domain_id, for_update=True)
+    domain.session_acceptance_threshold = acceptance_threshold
+    domain.session_risk_threshold = risk_threshold
+    domain.session_minimum_speech_seconds = minimum_speech_seconds
+    domain.updated_at = timezone.now()
+    domain.save(
+        update_fields=[
+            "session_acceptance_threshold",
+            "session_risk_threshold",
+            "session_minimum_speech_seconds",
+            "updated_at",
+        ]
+    )
+    return domain
+
+
+@transaction.atomic
 def domain_delete(*, domain_id: str) -> Domain:
     """Soft delete: SUSPENDED, still described and listed, refusing new data. Repeating it is harmless."""
     domain = selectors.domain_get(domain_id=domain_id)

@@ -198,9 +198,9 @@ def domain_overview(request: HtmxHttpRequest, domain_id: str) -> HttpResponse:
         "activity": activity,
         "decision_chart": _decision_chart(activity),
         "score_chart": _score_chart(activity),
-        "default_threshold": call_selectors.DEFAULT_ACCEPTANCE_THRESHOLD,
-        "default_threshold_x": CHART_LEFT
-        + call_selectors.DEFAULT_ACCEPTANCE_THRESHOLD * HISTOGRAM_SLOT // 10,
+        # The domain's own default (admin: Session defaults), which calls apply unless they set theirs.
+        "default_threshold": domain.session_acceptance_threshold,
+        "default_threshold_x": CHART_LEFT + domain.session_acceptance_threshold * HISTOGRAM_SLOT // 10,
         "counts": selectors.domain_counts(domain=domain),
         "jobs": selectors.domain_running_jobs(domain=domain),
     }

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
@@ -62,6 +63,9 @@ class DomainAdminTests(TestCase):
             "name": self.domain.name,
             "description": self.domain.description,
             "kms_key_id": self.domain.kms_key_id,
+            "session_acceptance_threshold": str(self.domain.session_acceptance_threshold),
+            "session_risk_threshold": str(self.domain.session_risk_threshold),
+            "session_minimum_speech_seconds": str(self.domain.session_minimum_speech_seconds),
             **tag_rows(self.domain, tags),
             **fields,
         }
@@ -175,7 +179,14 @@ class DomainAdminTests(TestCase):
         assert response.status_code == 200
         assert fraudster_selectors.watchlist_default(domain=self.domain).watchlist_id in response.text
         form_fields = response.context["adminform"].form.fields
-        assert set(form_fields) == {"name", "description", "kms_key_id"}
+        assert set(form_fields) == {
+            "name",
+            "description",
+            "kms_key_id",
+            "session_acceptance_threshold",
+            "session_risk_threshold",
+            "session_minimum_speech_seconds",
+        }
 
     def test_it_suspends_a_domain_instead_of_deleting_it(self) -> None:
         response = self.client.post(
@@ -228,3 +239,45 @@ class DomainAdminTests(TestCase):
         assert response.status_code == 200
         assert response.templates[0].name == "admin/delete_selected_confirmation.html"
         assert Domain.objects.get(pk=self.domain.pk).status == Domain.Status.ACTIVE
+
+
+def test_a_superuser_sets_the_domains_session_defaults_and_new_calls_apply_them(admin_client, domain_model):
+    from calls import services as call_services
+
+    page = admin_client.get(f"/admin/domains/domain/{domain_model.pk}/change/")
+    assert "Session defaults" in page.content.decode()
+    assert "speakers: 0 of" in page.content.decode()  # the quotas, with what is in use
+    form = {
+        "name": "unit",
+        "description": "",
+        "kms_key_id": domain_model.kms_key_id,
+        "session_acceptance_threshold": "95",
+        "session_risk_threshold": "40",
+        "session_minimum_speech_seconds": "5",
+        "tags-TOTAL_FORMS": "0",
+        "tags-INITIAL_FORMS": "0",
+    }
+    response = admin_client.post(f"/admin/domains/domain/{domain_model.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    domain_model.refresh_from_db()
+    session = call_services.session_start(
+        domain=domain_model, session_name="call-1", settings_=call_services.SessionSettings()
+    )
+    assert (session.acceptance_threshold, session.risk_threshold, session.minimum_speech_seconds) == (
+        95,
+        40,
+        5,
+    )
+
+
+def test_session_defaults_out_of_range_are_refused_by_the_service(domain_model):
+    from domains import services as domain_services
+    from voiceid_site.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="MinimumSpeechInSeconds must be between 5 and 10"):
+        domain_services.domain_session_defaults_update(
+            domain_id=domain_model.domain_id,
+            acceptance_threshold=90,
+            risk_threshold=50,
+            minimum_speech_seconds=3,
+        )
