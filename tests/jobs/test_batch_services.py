@@ -13,7 +13,7 @@ from domains import services as domain_services
 from domains.models import Domain
 from jobs import manifests, processing, services
 from jobs.models import BatchJob, JobEntry
-from tests.jobs.batch import ROLE, LocalBucket, enrollment_manifest
+from tests.jobs.batch import ROLE, LocalBucket, audio_specs, enrollment_manifest
 from voiceid_site import demo
 from voiceid_site.celery import app
 
@@ -191,3 +191,58 @@ def test_a_job_waits_out_an_unreachable_store_then_fails_with_its_error(
     job.refresh_from_db()
     assert job.status == BatchJob.Status.FAILED
     assert job.failure_status_code == 503
+
+
+def registration_job(domain: Domain, bucket: LocalBucket, requests: int, **config: Any) -> BatchJob:
+    voices = [demo.FRAUDSTER, demo.STRANGER, demo.CALLERS[1]]
+    manifest = {
+        "Version": "1.0",
+        "FraudsterRegistrationRequests": [
+            {"RequestId": f"f{n}", "AudioSpecifications": audio_specs(bucket.put_voice(voices[n], f"v{n}"))}
+            for n in range(requests)
+        ],
+    }
+    job = services.job_start(
+        domain=domain,
+        request=services.JobRequest(
+            kind=BatchJob.Kind.FRAUDSTER_REGISTRATION,
+            data_access_role_arn=ROLE,
+            input_s3_uri=bucket.put_json("fraud.json", manifest),
+            output_s3_uri="s3://recordings/out",
+            config=config,
+        ),
+    )
+    services.job_prepare(job_pk=job.pk)
+    return job
+
+
+def outcome_of(bucket: LocalBucket, job: BatchJob) -> dict[str, Any]:
+    return json.loads(bucket.path(f"out/{job.job_id}/fraud.json.out").read_bytes())
+
+
+def test_the_watchlist_fraudster_quota_refuses_a_registration_with_402(
+    domain: Domain, bucket: LocalBucket, queued_only: None, settings: Any
+) -> None:
+    settings.VOICEID_QUOTAS = {**settings.VOICEID_QUOTAS, "fraudsters_per_watchlist": 1}
+    job = registration_job(domain, bucket, 2)
+    processing.job_run(job_pk=job.pk, worker="test:1")
+    output = outcome_of(bucket, job)
+    assert [record["RequestId"] for record in output["SuccessfulRegistrations"]] == ["f0"]
+    [error] = output["Errors"]
+    assert error["RequestId"] == "f1" and error["ErrorCode"] == 402
+    assert "VOICEID_QUOTA_FRAUDSTERS_PER_WATCHLIST" in error["ErrorMessage"]
+
+
+def test_a_watchlist_deleted_while_its_job_runs_fails_the_remaining_requests_with_404(
+    domain: Domain, bucket: LocalBucket, queued_only: None
+) -> None:
+    from fraudsters import services as fraudster_services
+
+    watchlist = fraudster_services.watchlist_create(domain=domain, name="gang")
+    job = registration_job(domain, bucket, 1, WatchlistIds=[watchlist.watchlist_id])
+    fraudster_services.watchlist_delete(domain=domain, watchlist_id=watchlist.watchlist_id)
+    processing.job_run(job_pk=job.pk, worker="test:1")
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.COMPLETED_WITH_ERRORS
+    [error] = outcome_of(bucket, job)["Errors"]
+    assert error["ErrorCode"] == 404 and watchlist.watchlist_id in error["ErrorMessage"]
