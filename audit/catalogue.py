@@ -55,6 +55,7 @@ API_OPERATIONS: dict[str, ApiOperation] = {
 DASHBOARD_READS = frozenset(
     {
         "speakers:detail",
+        "speakers:list",  # shows a page of decrypted customer ids
         "fraudsters:detail",
         "fraudsters:watchlist",
         "jobs:detail",

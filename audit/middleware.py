@@ -60,7 +60,8 @@ def _dashboard(request: HttpRequest, name: str, namespace: str, kwargs: dict[str
             pending.resource_from_redirect = True
             pending.targets.append((domain_id, ""))
     if not pending.targets:
-        pending.targets.append(("", ""))
+        domain_id = request.GET.get("domain", "")  # a list page names its domain in the query string
+        pending.targets.append((domain_id if domain_id.isalnum() else "", ""))
     return pending
 
 

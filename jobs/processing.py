@@ -62,7 +62,20 @@ def job_run(*, job_pk: int, worker: str | None = None) -> int:
         try:
             entry_process(entry)
         except TransientFailure:
-            # The claim stays until its lease ends, so the entry is retried after a pause, not at once.
+            # The claim stays until its lease ends, so the entry is retried after a pause, not at once;
+            # the attempt is given back, since the store failed, not the worker.
+            services.entry_attempt_return(entry=entry)
+            return worked
+        except ServiceError as error:
+            # Even refusing the entry failed (its domain's key became unusable, say): end the job rather
+            # than claim the entry again every lease forever.
+            logger.exception("entry %s of job %s could not be recorded", entry.request_id, entry.job.job_id)
+            services.job_fail(
+                job_pk=job_pk,
+                status_code=500,
+                message=f"Request {entry.request_id} could not be processed or recorded ({error}); "
+                "the requests before it were applied.",
+            )
             return worked
         worked += 1
     services.job_finish(job_pk=job_pk)
@@ -98,7 +111,10 @@ def _refuse(entry: JobEntry, request: manifests.Request, refusal: EntryRefused) 
         )
         error = (refusal.code, refusal.message)
         if locked.job.kind == Kind.SPEAKER_ENROLLMENT:
-            speaker = _find_speaker(locked, request)
+            try:
+                speaker = _find_speaker(locked, request)
+            except ServiceError:  # the key that finds the speaker is unusable: report the refusal anyway
+                speaker = None
             notifications.speaker_enrollment_event(
                 locked.job,
                 request_id=request.request_id,
@@ -204,6 +220,8 @@ def _enroll(entry: JobEntry, request: manifests.Request) -> None:
             return
         except _NeedsVoiceprint:
             pass
+        except ServiceError as error:  # the domain was deleted meanwhile, say: this entry's answer
+            raise EntryRefused(error.status, error.message) from None
     samples = _recordings(request)
     voiceprint = _voiceprint(samples)
     fraud = config["FraudDetectionConfig"]

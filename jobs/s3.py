@@ -403,6 +403,38 @@ def write_bytes(uri: str, data: bytes, *, kms_key_id: str | None = None) -> None
         _s3_write(location, data)
 
 
+def delete_objects(uri_prefix: str) -> int:
+    """Delete every object whose key starts with the URI's key (a "folder" ending in /); returns how many.
+
+    For voiceid's own uploads once their job no longer needs them; missing objects are not an error.
+    """
+    location = parse_uri(uri_prefix, field="S3 URI")
+    if not location.key:
+        raise InvalidLocation(f"{uri_prefix}: refusing to delete a whole bucket.")
+    if _uses_local_folder():
+        _, target = _local_paths(location)
+        paths = [path for path in target.rglob("*") if path.is_file()] if target.is_dir() else []
+        if target.is_file():
+            paths = [target]
+        for path in paths:
+            path.unlink(missing_ok=True)
+        return len(paths)
+    import botocore.exceptions
+
+    client, deleted = _client(), 0
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=location.bucket, Prefix=location.key
+        ):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=location.bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        raise _s3_error(location, error) from None
+    return deleted
+
+
 def read_output(uri: str, *, allow_moved: bool = False) -> bytes:
     """A file written by write_bytes, decrypted if it was encrypted.
 

@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -38,9 +38,10 @@ from django.utils import timezone
 from domains import selectors as domain_selectors
 from domains.models import Domain
 from fraudsters import selectors as fraudster_selectors
-from jobs import manifests, notifications, outputs, s3
+from jobs import manifests, notifications, outputs, s3, uploads
 from jobs.models import BatchJob, JobEntry
 from voiceid_site import idempotency, quotas
+from voiceid_site.exceptions import ValidationError
 
 logger = logging.getLogger(__name__)
 Kind = BatchJob.Kind
@@ -134,6 +135,10 @@ def job_start(*, domain: Domain, request: JobRequest) -> BatchJob:
                 operation=_OPERATION[request.kind],
             )
             return existing
+    # Checked now (beyond the model's pattern: no empty, "." or ".." key segments), so a job never does
+    # all its work only to find it cannot name its output file.
+    s3.parse_uri(request.input_s3_uri, field="InputDataConfig.S3Uri")
+    s3.output_uri(request.output_s3_uri, "0" * 22, request.input_s3_uri)
     if request.output_kms_key_id:
         s3.ensure_output_key_usable(request.output_kms_key_id)
     with transaction.atomic():
@@ -285,6 +290,11 @@ def entry_claim(*, job_pk: int, worker: str, now: Any = None) -> JobEntry | None
     return None
 
 
+def entry_attempt_return(*, entry: JobEntry) -> None:
+    """Give back a claim's attempt: it ended because storage was unreachable, not because it crashed."""
+    JobEntry.objects.filter(pk=entry.pk, attempts__gt=0).update(attempts=F("attempts") - 1)
+
+
 def entry_has_pending(*, job_pk: int) -> bool:
     return JobEntry.objects.filter(job_id=job_pk, state=JobEntry.State.PENDING).exists()
 
@@ -321,40 +331,57 @@ def entry_lock(entry: JobEntry) -> JobEntry | None:
 
 
 def job_finish(*, job_pk: int) -> BatchJob | None:
-    """Write the output file and end the job once no entry is pending. Safe to repeat."""
+    """Write the output file and end the job once no entry is pending. Safe to repeat.
+
+    The file is built and written outside any transaction (unsealing up to 10,000 entries, a KMS call and
+    an S3 PUT must not hold SQLite's write lock); two finishes racing write the same bytes, and only the
+    first to lock the job then ends it.
+    """
+    job = BatchJob.objects.select_related("domain").get(pk=job_pk)
+    if job.status != Status.IN_PROGRESS or entry_has_pending(job_pk=job.pk):
+        return None
+    entries = list(JobEntry.objects.filter(job=job).order_by("position"))
+    for entry in entries:
+        entry.domain = job.domain  # already loaded: spare a query per entry when unsealing
+    document = outputs.document(job, [entry.outcome_record() for entry in entries])
+    try:
+        uri = s3.output_uri(job.output_s3_uri, job.job_id, job.input_s3_uri)
+        s3.write_bytes(uri, document, kms_key_id=job.output_kms_key_id or None)
+    except s3.StorageError as error:
+        last_progress = max((entry.finished_at for entry in entries if entry.finished_at), default=None)
+        if _wait_out(job, error, since=last_progress):
+            return None
+        job_fail(
+            job_pk=job.pk,
+            status_code=error.status_code,
+            message=f"The output file could not be written: {error.message}",
+        )
+        return job
+    except ValidationError as error:  # a folder URI no object can live under (checked at start since)
+        job_fail(
+            job_pk=job.pk, status_code=400, message=f"The output file could not be written: {error.message}"
+        )
+        return job
     with transaction.atomic():
         job = BatchJob.objects.select_for_update().select_related("domain").get(pk=job_pk)
         if job.status != Status.IN_PROGRESS or entry_has_pending(job_pk=job.pk):
             return None
-        entries = list(JobEntry.objects.filter(job=job).order_by("position"))
-        for entry in entries:
-            entry.domain = job.domain  # already loaded: spare a query per entry when unsealing
-        document = outputs.document(job, [entry.outcome_record() for entry in entries])
-        uri = s3.output_uri(job.output_s3_uri, job.job_id, job.input_s3_uri)
-        try:
-            s3.write_bytes(uri, document, kms_key_id=job.output_kms_key_id or None)
-        except s3.StorageError as error:
-            if _wait_out(job, error):
-                return None
-            _fail(
-                job,
-                status_code=error.status_code,
-                message=f"The output file could not be written: {error.message}",
-            )
-            return job
         job.output_file_uri = uri
         job.status = Status.COMPLETED_WITH_ERRORS if job.failed_entries else Status.COMPLETED
         job.ended_at = job.heartbeat_at = timezone.now()
         job.save(update_fields=["output_file_uri", "status", "ended_at", "heartbeat_at"])
         notifications.job_event(job)
+    uploads.upload_discard(manifest_uri=job.input_s3_uri)
     return job
 
 
 def job_fail(*, job_pk: int, status_code: int, message: str) -> None:
     with transaction.atomic():
         job = BatchJob.objects.select_for_update().select_related("domain").get(pk=job_pk)
-        if job.is_active:
-            _fail(job, status_code=status_code, message=message)
+        if not job.is_active:
+            return
+        _fail(job, status_code=status_code, message=message)
+    uploads.upload_discard(manifest_uri=job.input_s3_uri)
 
 
 def _fail(job: BatchJob, *, status_code: int, message: str) -> None:
@@ -366,13 +393,14 @@ def _fail(job: BatchJob, *, status_code: int, message: str) -> None:
     notifications.job_event(job)
 
 
-def _wait_out(job: BatchJob, error: s3.StorageError) -> bool:
+def _wait_out(job: BatchJob, error: s3.StorageError, *, since: datetime | None = None) -> bool:
     """True when a storage failure is worth waiting out: the store is unreachable (5xx), and not for long.
 
-    The job stays as it is and the recovery sweep tries again after a lease; after STORE_PATIENCE the
-    job fails with the store's error instead of holding its domain's job slot forever.
+    The job stays as it is and the recovery sweep tries again after a lease; STORE_PATIENCE after `since`
+    (the job's last progress; its creation by default) the job fails with the store's error instead of
+    holding its domain's job slot forever.
     """
-    if error.status_code < 500 or timezone.now() - job.created_at > STORE_PATIENCE:
+    if error.status_code < 500 or timezone.now() - (since or job.created_at) > STORE_PATIENCE:
         return False
     logger.warning("job %s waits for storage: %s", job.job_id, error.message)
     return True

@@ -9,6 +9,7 @@ random prefix no job names, and the job itself is recorded by `services.job_star
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from django.conf import settings
 
 from jobs import manifests, s3
 from jobs.models import BatchJob
+
+logger = logging.getLogger(__name__)
 
 _REQUEST_LIST = {
     BatchJob.Kind.SPEAKER_ENROLLMENT: manifests.ENROLLMENT_LIST,
@@ -109,3 +112,20 @@ def upload_store(*, upload: Upload, kind: str, manifest: bytes, recordings: dict
         s3.write_bytes(upload.manifest_uri, json.dumps(document, indent=2).encode())
     except s3.StorageError as error:
         raise UploadRefused("manifest_file", f"The upload could not be stored: {error.message}") from None
+
+
+def upload_discard(*, manifest_uri: str) -> int:
+    """Delete an uploaded manifest and its recordings (they name callers and carry their voices) once the
+    job is over or was never started; the job's output folder beside them stays. Other URIs are left alone.
+
+    Best effort: a store that cannot be reached leaves the files, and says so in the log.
+    """
+    prefix = f"s3://{_bucket()}/uploads/"
+    if not manifest_uri.startswith(prefix):
+        return 0
+    folder = manifest_uri.rsplit("/", 1)[0]
+    try:
+        return s3.delete_objects(f"{folder}/recordings/") + s3.delete_objects(manifest_uri)
+    except s3.StorageError as error:
+        logger.warning("uploaded files under %s were not deleted: %s", folder, error.message)
+        return 0

@@ -432,6 +432,8 @@ def job_start(request: HtmxHttpRequest) -> HttpResponse:
         form.add_error(refusal.field, refusal.message)
         return _start_page(request, form, status=400)
     except ServiceError as error:
+        if upload is not None:  # stored, but no job will read it
+            uploads.upload_discard(manifest_uri=upload.manifest_uri)
         form.add_error(None, error.message)
         return _start_page(request, form, status=400)
     messages.success(request, f"Started {job.get_kind_display()} job {job.job_id}.")

@@ -74,10 +74,16 @@ def test_an_auditor_refused_an_opt_out_is_recorded_with_the_403(auditor, domain)
     assert AuditEvent.objects.get().status == 403
 
 
-def test_lists_and_anonymous_requests_are_not_recorded(client, analyst, domain):
-    analyst.get(reverse("speakers:list"))
+def test_anonymous_requests_are_not_recorded(client, domain):
     client.post(reverse("speakers:opt-out", args=[domain.domain_id, "id#" + "b" * 22]))
     assert not AuditEvent.objects.exists()
+
+
+def test_the_speakers_list_is_recorded_since_it_shows_customer_ids(analyst, domain):
+    analyst.get(reverse("speakers:list"), {"domain": domain.domain_id, "q": "cust-secret"})
+    [event] = AuditEvent.objects.all()
+    assert event.action == "speakers:list" and event.domain_id == domain.domain_id
+    assert "cust-secret" not in str(AuditEvent.objects.values().get())
 
 
 def _seed():

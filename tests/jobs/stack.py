@@ -116,6 +116,21 @@ class Stack:
             command += ["-B", "-s", str(self.folder / f"beat-{secrets.token_hex(3)}")]
         return self._spawn(command)
 
+    def wait_for_workers(self, count: int, *, seconds: float = 90) -> None:
+        """Until `count` workers answer a ping through the broker: started, connected and consuming."""
+
+        def answering() -> bool:
+            done = subprocess.run(
+                [sys.executable, "-m", "celery", "-A", "voiceid_site", "inspect", "ping", "--json", "-t", "2"],
+                cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            try:
+                return len(json.loads(done.stdout.strip().splitlines()[-1])) >= count
+            except (IndexError, ValueError):
+                return False
+
+        wait_for(answering, seconds=seconds, what=f"{count} workers to answer a ping", every=1.0)
+
     def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.folder / f"process-{len(self.processes)}.log", "wb")  # noqa: SIM115 - kept open by the child
         process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)

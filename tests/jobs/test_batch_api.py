@@ -488,3 +488,18 @@ def test_a_job_reads_and_writes_a_real_s3_server(
     assert (
         error["RequestId"] == "req-2" and error["ErrorCode"] == 400 and "missing.wav" in error["ErrorMessage"]
     )
+
+
+def test_an_output_folder_no_file_can_live_under_is_refused_at_start(
+    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any]
+) -> None:
+    with pytest.raises(ClientError) as error:
+        voiceid.start_speaker_enrollment_job(
+            DomainId=domain["DomainId"],
+            DataAccessRoleArn=ROLE,
+            InputDataConfig={"S3Uri": "s3://recordings/manifest.json"},
+            OutputDataConfig={"S3Uri": "s3://recordings/a/../output"},
+        )
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    assert "OutputDataConfig.S3Uri" in error.value.response["Error"]["Message"]
+    assert voiceid.list_speaker_enrollment_jobs(DomainId=domain["DomainId"])["JobSummaries"] == []

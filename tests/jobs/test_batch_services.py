@@ -246,3 +246,37 @@ def test_a_watchlist_deleted_while_its_job_runs_fails_the_remaining_requests_wit
     assert job.status == BatchJob.Status.COMPLETED_WITH_ERRORS
     [error] = outcome_of(bucket, job)["Errors"]
     assert error["ErrorCode"] == 404 and watchlist.watchlist_id in error["ErrorMessage"]
+
+
+def test_an_uploaded_manifest_and_its_recordings_are_deleted_when_the_job_ends(
+    domain: Domain, bucket: LocalBucket, queued_only: None
+) -> None:
+    from jobs import uploads
+
+    voice = demo.CALLERS[0]
+    recordings = {path.name: path.read_bytes() for path in voice.recordings()[: voice._split()]}
+    manifest = enrollment_manifest([("r1", "alice", list(recordings))])
+    upload = uploads.upload_plan(manifest_name="batch.json")
+    uploads.upload_store(
+        upload=upload,
+        kind=BatchJob.Kind.SPEAKER_ENROLLMENT,
+        manifest=json.dumps(manifest).encode(),
+        recordings=recordings,
+    )
+    job = services.job_start(
+        domain=domain,
+        request=services.JobRequest(
+            kind=BatchJob.Kind.SPEAKER_ENROLLMENT,
+            data_access_role_arn=ROLE,
+            input_s3_uri=upload.manifest_uri,
+            output_s3_uri=upload.output_uri,
+        ),
+    )
+    services.job_prepare(job_pk=job.pk)
+    processing.job_run(job_pk=job.pk, worker="test:1")
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.COMPLETED
+    folder = bucket.root / upload.folder.removeprefix("s3://")
+    assert sorted(path.relative_to(folder).parts[0] for path in folder.rglob("*") if path.is_file()) == [
+        "output"
+    ]

@@ -165,6 +165,7 @@ def test_two_workers_share_one_jobs_entries(make_stack: Any) -> None:
     manifest = enrollment_manifest([(f"req-{n}", f"caller-{n}", recordings) for n in range(entries)])
     stack.worker(name="one")
     stack.worker(name="two")
+    stack.wait_for_workers(2)  # else the first to start could take every entry before the other is up
     job_id = start_job(client, domain_id, bucket.put_json("shared.json", manifest))
     assert wait_until_finished(stack, client, domain_id, job_id)["JobStatus"] == "COMPLETED"
     workers = stack.shell(
