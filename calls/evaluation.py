@@ -14,6 +14,7 @@ the second finds it stored and returns it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,44 +89,111 @@ class _Claimed:
         return f"{self.speaker.pk}:{self.speaker.status}:{voiceprint_id}"
 
 
+@dataclass(frozen=True)
+class Authentication:
+    """An authentication decision, with the 0-100 score when the voices were compared (ACCEPT / REJECT)."""
+
+    decision: str
+    score: int | None = None
+
+
+def authentication_decision(
+    *,
+    speaker: Speaker | None,
+    voiceprint_of: Callable[[Speaker], SpeakerVoiceprint | None],
+    caller_voiceprint: Callable[[], Voiceprint | None],
+    enough_speech: bool,
+    acceptance_threshold: int,
+    speaker_named: bool = True,
+) -> Authentication:
+    """Voice ID's authentication rules (spec §4.5), for a call or a recording alike.
+
+    `speaker` is the speaker the caller claims, as found now (None: not in the domain). The voiceprints are
+    read only once a rule needs them: the speaker's row when its status allows a comparison (None: it has
+    none), the caller's when there is enough speech (None: too little voice to make one). Computing the
+    caller's is the costly part, so an early decision never pays for it.
+    """
+    if not speaker_named:
+        return Authentication("SPEAKER_ID_NOT_PROVIDED")
+    if speaker is None:
+        return Authentication("SPEAKER_NOT_ENROLLED")
+    if speaker.status == Speaker.Status.OPTED_OUT:
+        return Authentication("SPEAKER_OPTED_OUT")
+    if speaker.status == Speaker.Status.EXPIRED:
+        return Authentication("SPEAKER_EXPIRED")
+    enrolled = voiceprint_of(speaker) if speaker.status == Speaker.Status.ENROLLED else None
+    if enrolled is None:
+        return Authentication("SPEAKER_NOT_ENROLLED")
+    if not enough_speech or (caller := caller_voiceprint()) is None:
+        return Authentication("NOT_ENOUGH_SPEECH")
+    score = engine.authentication_score(Voiceprint.unpack(enrolled.packed), caller)
+    return Authentication("ACCEPT" if score >= acceptance_threshold else "REJECT", score)
+
+
+@dataclass(frozen=True)
+class FraudScreening:
+    """A fraud decision, with the risk that the caller is the watchlist's closest fraudster (None when
+    there was too little speech to screen) and that fraudster's id when the risk is above zero."""
+
+    decision: str
+    risk_score: int | None = None
+    closest_fraudster_id: str | None = None
+
+    @property
+    def high_risk(self) -> bool:
+        return self.decision == "HIGH_RISK"
+
+
+def fraud_screening(
+    *,
+    watchlist: Watchlist | None,
+    caller_voiceprint: Callable[[], Voiceprint | None],
+    enough_speech: bool,
+    risk_threshold: int,
+) -> FraudScreening:
+    """Voice ID's known-fraudster screening (spec §4.6), for a call or a recording alike: the caller's
+    voiceprint against the watchlist's fraudsters. A watchlist deleted since it was chosen was empty (only
+    empty ones can be deleted): pass None, and nothing matches."""
+    if not enough_speech or (caller := caller_voiceprint()) is None:
+        return FraudScreening("NOT_ENOUGH_SPEECH")
+    match = screening.watchlist_index(watchlist).search(caller.vector, caller.cohort) if watchlist else None
+    risk_score = match.risk_score if match else 0
+    closest = match.id if match is not None and match.risk_score > 0 else None
+    return FraudScreening("HIGH_RISK" if risk_score >= risk_threshold else "LOW_RISK", risk_score, closest)
+
+
 def _authenticate(session: Session, claimed: _Claimed, caller: _CallVoiceprint) -> dict[str, Any]:
+    authentication = authentication_decision(
+        speaker=claimed.speaker,
+        voiceprint_of=lambda _: claimed.voiceprint,
+        caller_voiceprint=caller.get,
+        enough_speech=_enough_speech(session),
+        acceptance_threshold=session.acceptance_threshold,
+        speaker_named=bool(session.speaker_ref),
+    )
     result: dict[str, Any] = {"Configuration": {"AcceptanceThreshold": session.acceptance_threshold}}
-    speaker, voiceprint = claimed.speaker, claimed.voiceprint
-    if not session.speaker_ref:
-        decision = "SPEAKER_ID_NOT_PROVIDED"
-    elif speaker is None:
-        decision = "SPEAKER_NOT_ENROLLED"
-    elif speaker.status == Speaker.Status.OPTED_OUT:
-        decision = "SPEAKER_OPTED_OUT"
-    elif speaker.status == Speaker.Status.EXPIRED:
-        decision = "SPEAKER_EXPIRED"
-    elif speaker.status != Speaker.Status.ENROLLED or voiceprint is None:
-        decision = "SPEAKER_NOT_ENROLLED"
-    elif not _enough_speech(session) or (call := caller.get()) is None:
-        decision = "NOT_ENOUGH_SPEECH"
-    else:
-        enrolled = Voiceprint.unpack(voiceprint.packed)
-        score = engine.authentication_score(enrolled, call)
-        decision = "ACCEPT" if score >= session.acceptance_threshold else "REJECT"
-        result["Score"] = score
-    result["Decision"] = decision
+    if authentication.score is not None:
+        result["Score"] = authentication.score
+    result["Decision"] = authentication.decision
     return result
 
 
 def _screen(session: Session, watchlist: Watchlist | None, caller: _CallVoiceprint) -> dict[str, Any]:
     configuration = {"RiskThreshold": session.risk_threshold, "WatchlistId": session.watchlist_id}
     result: dict[str, Any] = {"Configuration": configuration}
-    if not _enough_speech(session) or (call := caller.get()) is None:
-        result["Decision"] = "NOT_ENOUGH_SPEECH"
+    screened = fraud_screening(
+        watchlist=watchlist,
+        caller_voiceprint=caller.get,
+        enough_speech=_enough_speech(session),
+        risk_threshold=session.risk_threshold,
+    )
+    result["Decision"] = screened.decision
+    if screened.risk_score is None:
         return result
-    # A watchlist deleted since the session chose it was empty (only empty ones can be deleted).
-    match = screening.watchlist_index(watchlist).search(call.vector, call.cohort) if watchlist else None
-    known_fraudster: dict[str, Any] = {"RiskScore": match.risk_score if match else 0}
-    if match is not None and match.risk_score > 0:
-        known_fraudster["GeneratedFraudsterId"] = match.id
-    high = known_fraudster["RiskScore"] >= session.risk_threshold
-    result["Decision"] = "HIGH_RISK" if high else "LOW_RISK"
-    if high:
+    known_fraudster: dict[str, Any] = {"RiskScore": screened.risk_score}
+    if screened.closest_fraudster_id is not None:
+        known_fraudster["GeneratedFraudsterId"] = screened.closest_fraudster_id
+    if screened.high_risk:
         result["Reasons"] = ["KNOWN_FRAUDSTER"]
     # VoiceSpoofingRisk is left out until spoofing detection exists (README status table).
     result["RiskDetails"] = {"KnownFraudsterRisk": known_fraudster}

@@ -24,7 +24,9 @@ class Session(models.Model):
     session_name = models.CharField(max_length=36, editable=False)
     # The SpeakerId as the caller gave it (a customer id is personal data, so sealed); "" when not set.
     speaker_ref_sealed = models.BinaryField(default=b"", editable=False)
-    speaker_ref = Sealed("speaker_ref_sealed", record_id="session_id")
+    # Its keyed hash, so a speaker's sessions are found without decrypting every session (b"" when never set).
+    speaker_ref_index = models.BinaryField(max_length=32, default=b"", editable=False)
+    speaker_ref = Sealed("speaker_ref_sealed", record_id="session_id", index="speaker_ref_index")
     sealed_with = models.PositiveIntegerField(default=1, editable=False)
     acceptance_threshold = models.PositiveSmallIntegerField(default=90, editable=False)
     minimum_speech_seconds = models.PositiveSmallIntegerField(default=10, editable=False)
@@ -68,6 +70,8 @@ class Session(models.Model):
             models.Index(fields=["domain", "id"], name="session_domain_keyset"),
             models.Index(fields=["domain", "sealed_with"], name="session_sealed_with"),
             models.Index(fields=["domain", "ended_at"], name="session_active"),
+            # The speaker page lists the sessions that named the speaker (calls.selectors.sessions_of_speaker).
+            models.Index(fields=["domain", "speaker_ref_index"], name="session_speaker_ref"),
             # The purge sweeper clears the running state of calls quiet for 24 hours.
             models.Index(fields=["audio_erased_at", "created_at"], name="session_audio_retention"),
         ]

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from calls import selectors
+from calls import evaluation, selectors
 from calls.selectors import Gauge
 from domains.models import Domain
-from fraudsters import screening
 from fraudsters import selectors as fraudster_selectors
 from fraudsters.models import Watchlist
 from speakers import selectors as speaker_selectors
@@ -52,19 +51,11 @@ class RecordingEvaluation:
         return {"LOW_RISK": "ok", "HIGH_RISK": "bad"}.get(self.fraud_decision, "")
 
 
-def _enrolled_voiceprint(speaker: Speaker | None) -> tuple[str | None, engine.Voiceprint | None]:
-    """(the decision that ends authentication before scoring, or None; the speaker's voiceprint)."""
-    if speaker is None:
-        return "SPEAKER_NOT_ENROLLED", None
-    if speaker.status == Speaker.Status.OPTED_OUT:
-        return "SPEAKER_OPTED_OUT", None
-    if speaker.status == Speaker.Status.EXPIRED:
-        return "SPEAKER_EXPIRED", None
+def _voiceprint_of(speaker: Speaker) -> SpeakerVoiceprint | None:
     row = SpeakerVoiceprint.objects.filter(speaker=speaker).first()
-    if speaker.status != Speaker.Status.ENROLLED or row is None:
-        return "SPEAKER_NOT_ENROLLED", None
-    row.domain = speaker.domain  # already loaded: spare the query unsealing would make
-    return None, engine.Voiceprint.unpack(row.packed)
+    if row is not None:
+        row.domain = speaker.domain  # already loaded: spare the query unsealing would make
+    return row
 
 
 def recording_evaluate(
@@ -84,24 +75,21 @@ def recording_evaluate(
     enough = caller is not None and speech_seconds >= minimum
 
     speaker = speaker_selectors.speaker_find(domain=domain, speaker_id=speaker_id)
-    decision, enrolled = _enrolled_voiceprint(speaker)
-    score = None
-    if decision is None:
-        if not enough or caller is None or enrolled is None:
-            decision = "NOT_ENOUGH_SPEECH"
-        else:
-            score = engine.authentication_score(enrolled, caller)
-            decision = "ACCEPT" if score >= selectors.DEFAULT_ACCEPTANCE_THRESHOLD else "REJECT"
-
+    # The same rules as a session's evaluation (calls.evaluation), with a session's default settings.
+    authentication = evaluation.authentication_decision(
+        speaker=speaker,
+        voiceprint_of=_voiceprint_of,
+        caller_voiceprint=lambda: caller,
+        enough_speech=enough,
+        acceptance_threshold=selectors.DEFAULT_ACCEPTANCE_THRESHOLD,
+    )
     watchlist = fraudster_selectors.watchlist_default(domain=domain)
-    risk, closest = None, None
-    if not enough or caller is None:
-        fraud_decision = "NOT_ENOUGH_SPEECH"
-    else:
-        match = screening.watchlist_index(watchlist).search(caller.vector, caller.cohort)
-        risk = match.risk_score if match else 0
-        closest = match.id if match is not None and match.risk_score > 0 else None
-        fraud_decision = "HIGH_RISK" if risk >= selectors.DEFAULT_RISK_THRESHOLD else "LOW_RISK"
+    screened = evaluation.fraud_screening(
+        watchlist=watchlist,
+        caller_voiceprint=lambda: caller,
+        enough_speech=enough,
+        risk_threshold=selectors.DEFAULT_RISK_THRESHOLD,
+    )
 
     return RecordingEvaluation(
         speaker_id=speaker_id,
@@ -109,12 +97,16 @@ def recording_evaluate(
         audio_seconds=round(len(samples) / audio.CANONICAL_RATE, 1),
         net_speech_seconds=round(speech_seconds, 1),
         minimum_speech_seconds=minimum,
-        authentication_decision=decision,
+        authentication_decision=authentication.decision,
         authentication=Gauge(
-            score=score, threshold=selectors.DEFAULT_ACCEPTANCE_THRESHOLD, reaching_is_good=True
+            score=authentication.score,
+            threshold=selectors.DEFAULT_ACCEPTANCE_THRESHOLD,
+            reaching_is_good=True,
         ),
-        fraud_decision=fraud_decision,
-        risk=Gauge(score=risk, threshold=selectors.DEFAULT_RISK_THRESHOLD, reaching_is_good=False),
-        closest_fraudster_id=closest,
+        fraud_decision=screened.decision,
+        risk=Gauge(
+            score=screened.risk_score, threshold=selectors.DEFAULT_RISK_THRESHOLD, reaching_is_good=False
+        ),
+        closest_fraudster_id=screened.closest_fraudster_id,
         watchlist=watchlist,
     )

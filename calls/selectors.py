@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Count, IntegerField, Q, QuerySet, Subquery, Value
@@ -12,10 +13,14 @@ from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from calls.models import Session
+from domains import envelope
 from domains.models import Domain
 from voiceid_site.exceptions import ResourceNotFound
 from voiceid_site.ids import is_generated_id
 from voiceid_site.paging import Page, keyset_page_newest
+
+if TYPE_CHECKING:
+    from speakers.models import Speaker
 
 PENDING_CONFIGURATION, ONGOING, ENDED = "PENDING_CONFIGURATION", "ONGOING", "ENDED"
 # What a session gets when StartSession leaves them out.
@@ -189,6 +194,27 @@ def session_recent_page(*, domain: Domain | None, before: int | None, limit: int
     if domain is not None:
         sessions = sessions.filter(domain=domain)
     return keyset_page_newest(sessions, before=before, limit=limit)
+
+
+def sessions_of_speaker(
+    *, domain: Domain, speaker: Speaker, limit: int = 20, now: datetime | None = None
+) -> list[SessionOverview]:
+    """The speaker's most recent calls, newest first: those naming it by customer id or by generated id.
+
+    Sessions keep the id sealed, so they are found through its keyed hash (`speaker_ref_index`): one probe
+    of the (domain, speaker_ref_index) index for the few digests the two ids may be stored under, whatever
+    the number of sessions in the domain. Raises AccessDenied when the domain's key is unavailable.
+    """
+    ids = {speaker.generated_speaker_id, speaker.customer_speaker_id} - {""}
+    digests = [digest for speaker_id in sorted(ids) for digest in envelope.lookup_digests(domain, speaker_id)]
+    sessions = list(
+        Session.objects.filter(domain=domain, speaker_ref_index__in=digests)
+        .defer("stream_state_sealed")
+        .order_by("-pk")[:limit]
+    )
+    for session in sessions:
+        session.domain = domain  # already loaded: spare the query unsealing the speaker id would make
+    return [session_overview(session, now=now) for session in sessions]
 
 
 # --- the domain overview's charts ----------------------------------------------------------------

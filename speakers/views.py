@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from calls import selectors as call_selectors
 from domains import selectors as domain_selectors
 from domains.views import (
     PAGE_SIZE,
@@ -22,12 +23,13 @@ from domains.views import (
 )
 from speakers import selectors, services
 from speakers.models import Speaker
-from voiceid_site.exceptions import ResourceNotFound, ServiceError
+from voiceid_site.exceptions import AccessDenied, ResourceNotFound, ServiceError
 
 VIEW_REFUSED = "Your account may not see speakers. Ask a superuser for the analyst or auditor role."
 OPT_OUT_REFUSED = "Your account may look at speakers but not opt them out: that takes the analyst role."
 DELETE_REFUSED = "Your account may look at speakers but not delete them: that takes the analyst role."
 CONFIRMATIONS = ("opt-out", "delete")
+SESSIONS_SHOWN = 20
 
 
 def _accessed_before(raw: str) -> tuple[datetime | None, str]:
@@ -105,7 +107,23 @@ def speaker_detail(request: HtmxHttpRequest, domain_id: str, speaker_id: str) ->
         "delete": request.user.has_perm("speakers.delete_speaker"),
     }
     confirm = confirm if allowed.get(confirm) else ""
-    return _summary(request, domain_id=domain_id, speaker=speaker, confirm=confirm)
+    if request.htmx:  # the summary alone: the calls below it stay as they are
+        return _summary(request, domain_id=domain_id, speaker=speaker, confirm=confirm)
+    calls, calls_error = None, ""
+    if request.user.has_perm("calls.view_session"):
+        try:
+            calls = call_selectors.sessions_of_speaker(domain=domain, speaker=speaker, limit=SESSIONS_SHOWN)
+        except AccessDenied as error:
+            calls_error = error.message
+    return _summary(
+        request,
+        domain_id=domain_id,
+        speaker=speaker,
+        confirm=confirm,
+        calls=calls,
+        calls_error=calls_error,
+        calls_limit=SESSIONS_SHOWN,
+    )
 
 
 def _speaker_url(domain_id: str, speaker_id: str) -> str:

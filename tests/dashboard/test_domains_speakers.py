@@ -7,11 +7,15 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
+from calls import services as call_services
+from calls.models import Session
 from domains import services as domain_services
 from speakers import services as speaker_services
 from speakers.models import Speaker, SpeakerVoiceprint
@@ -222,7 +226,7 @@ def test_the_speaker_page_shows_status_dates_and_enrollment_source(analyst, doma
     assert "batch enrollment job" in response.text
     assert "31.5 s of speech" in response.text
     assert "Last access" in response.text
-    assert "Sessions involving this speaker" in response.text and "Not yet" in response.text
+    assert "Sessions involving this speaker" in response.text
     assert "Opt out…" in response.text and "Delete…" in response.text
 
 
@@ -318,3 +322,99 @@ def test_an_unknown_speaker_is_a_404_page(analyst, domain):
 def test_opt_out_only_accepts_post(analyst, domain):
     speaker = _speaker(domain, "cust-1")
     assert analyst.get(_detail_url(domain, speaker, "opt-out")).status_code == 405
+
+
+# --- the speaker's calls ------------------------------------------------------------------------------
+
+
+def _call(domain, name: str, speaker_id: str | None) -> Session:
+    return call_services.session_start(
+        domain=domain, session_name=name, speaker_id=speaker_id, settings_=call_services.SessionSettings()
+    )
+
+
+def _sessions_section(response) -> str:
+    return response.text.split('id="speaker-sessions"')[1].split("</section>")[0]
+
+
+def test_the_speaker_page_lists_the_calls_naming_it_by_either_id_newest_first(analyst, domain):
+    speaker = _speaker(domain, "cust-1", enrolled=True)
+    by_customer_id = _call(domain, "contact-by-customer-id", "cust-1")
+    # Results as EvaluateSession stores them on the row (the engine itself is exercised in tests/calls).
+    Session.objects.filter(pk=by_customer_id.pk).update(
+        auth_result={"Decision": "ACCEPT", "Score": 97, "Configuration": {"AcceptanceThreshold": 90}},
+        fraud_result={"Decision": "LOW_RISK", "RiskDetails": {"KnownFraudsterRisk": {"RiskScore": 3}}},
+        evaluated_at=timezone.now(),
+    )
+    by_generated_id = _call(domain, "contact-by-generated-id", speaker.generated_speaker_id)
+    _speaker(domain, "cust-2")
+    _call(domain, "contact-of-another-speaker", "cust-2")
+    _call(domain, "contact-naming-nobody", None)
+
+    response = analyst.get(_detail_url(domain, speaker))
+
+    assert response.status_code == 200
+    calls = _sessions_section(response)
+    assert calls.index("contact-by-generated-id") < calls.index("contact-by-customer-id")
+    assert "contact-of-another-speaker" not in calls and "contact-naming-nobody" not in calls
+    assert reverse("calls:detail", args=[by_customer_id.session_id]) in calls
+    assert reverse("calls:detail", args=[by_generated_id.session_id]) in calls
+    assert ">ACCEPT<" in calls and ">LOW_RISK<" in calls and "NOT EVALUATED" in calls
+    assert '<rect class="gauge-fill" x="2" y="4" width="97"' in calls
+    assert "PENDING_CONFIGURATION" in calls  # streaming status: started, no audio yet
+    assert speaker.generated_speaker_id in calls  # the id the call named
+    assert "No call has named this speaker yet." not in calls
+
+
+def test_a_speaker_no_call_named_says_so(analyst, domain):
+    speaker = _speaker(domain, "cust-1")
+    _speaker(domain, "cust-2")
+    _call(domain, "contact-of-another-speaker", "cust-2")
+    response = analyst.get(_detail_url(domain, speaker))
+    calls = _sessions_section(response)
+    assert "No call has named this speaker yet." in calls
+    assert "contact-of-another-speaker" not in calls
+
+
+def test_calls_of_the_same_customer_id_in_another_domain_are_not_listed(analyst, domain):
+    speaker = _speaker(domain, "cust-1")
+    other = domain_services.domain_create(name="other", kms_key_id="alias/dash", region="us-east-1")
+    _speaker(other, "cust-1")
+    _call(other, "contact-elsewhere", "cust-1")
+    response = analyst.get(_detail_url(domain, speaker))
+    assert "No call has named this speaker yet." in _sessions_section(response)
+
+
+def test_the_speakers_calls_cost_the_same_queries_however_many_are_listed(analyst, domain):
+    speaker = _speaker(domain, "cust-1")
+    _call(domain, "contact-0", "cust-1")
+    with CaptureQueriesContext(connection) as one_call:
+        analyst.get(_detail_url(domain, speaker))
+    for number in range(1, 5):
+        _call(domain, f"contact-{number}", "cust-1" if number % 2 else speaker.generated_speaker_id)
+    with CaptureQueriesContext(connection) as five_calls:
+        response = analyst.get(_detail_url(domain, speaker))
+    assert _sessions_section(response).count("<tr>") == 1 + 5  # the header row and the calls
+    assert len(five_calls) == len(one_call)
+    assert sum("calls_session" in query["sql"] for query in five_calls.captured_queries) == 1
+
+
+def test_only_the_newest_calls_are_listed_with_a_pointer_to_the_calls_page(analyst, domain, monkeypatch):
+    from speakers import views
+
+    monkeypatch.setattr(views, "SESSIONS_SHOWN", 2)
+    speaker = _speaker(domain, "cust-1")
+    for number in range(3):
+        _call(domain, f"contact-{number}", "cust-1")
+    calls = _sessions_section(analyst.get(_detail_url(domain, speaker)))
+    assert "contact-2" in calls and "contact-1" in calls and "contact-0" not in calls
+    assert "Only the 2 most recent are shown" in calls
+
+
+def test_an_htmx_refresh_of_the_summary_does_not_look_up_the_calls(analyst, domain):
+    speaker = _speaker(domain, "cust-1")
+    _call(domain, "contact-0", "cust-1")
+    with CaptureQueriesContext(connection) as queries:
+        response = analyst.get(_detail_url(domain, speaker), **HTMX)
+    assert response.text.lstrip().startswith('<section id="speaker-summary"')
+    assert not any("calls_session" in query["sql"] for query in queries.captured_queries)
