@@ -5,13 +5,6 @@ from __future__ import annotations
 import pytest
 
 from audit import services
-from tests.browser import conftest as browser_fixtures
-
-# The browser fixtures live in tests/browser/conftest.py, which pytest applies only to that folder.
-_playwright_browser = browser_fixtures._playwright_browser
-browser_page = browser_fixtures.browser_page
-sign_in = browser_fixtures.sign_in
-screenshot = browser_fixtures.screenshot
 
 pytestmark = pytest.mark.browser
 
