@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "var" / "screenshots"
+# CI can collect them from anywhere it keeps: VOICEID_SCREENSHOTS_DIR (default var/screenshots).
+SCREENSHOTS = Path(os.environ.get("VOICEID_SCREENSHOTS_DIR") or ROOT / "var" / "screenshots")
 CHROMIUM = os.environ.get("VOICEID_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # --no-sandbox: the tests may run as root (CI containers); the rest stop connection attempts to Google's
 # services, which this network refuses and which would only slow the start.
@@ -129,7 +130,7 @@ def sign_in_as(page: Any, live_server: Any, role: str) -> Any:
 
 
 def take_screenshot(page: Any, name: str) -> Path:
-    """Write the full page to var/screenshots/<name>.png (overwritten on each run) and return the path."""
+    """Write the full page to <SCREENSHOTS>/<name>.png (overwritten on each run) and return the path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
