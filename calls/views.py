@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
 
@@ -34,7 +35,13 @@ def _htmx_target(request: HtmxHttpRequest) -> str | None:
 
 
 def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
-    return render(request, "calls/problem.html", {"title": title, "message": message}, status=status)
+    context = {
+        "title": title,
+        "message": message,
+        "back_url": reverse("calls:list"),
+        "back_label": "Back to recent calls",
+    }
+    return render(request, "problem.html", context, status=status)
 
 
 def _cannot_see(request: HttpRequest) -> HttpResponse:

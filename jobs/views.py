@@ -51,7 +51,13 @@ def _htmx_target(request: HtmxHttpRequest) -> str | None:
 
 
 def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
-    return render(request, "jobs/problem.html", {"title": title, "message": message}, status=status)
+    context = {
+        "title": title,
+        "message": message,
+        "back_url": reverse("jobs:list"),
+        "back_label": "Back to batch jobs",
+    }
+    return render(request, "problem.html", context, status=status)
 
 
 def _cannot_see(request: HttpRequest) -> HttpResponse:

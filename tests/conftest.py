@@ -188,3 +188,33 @@ def _fresh_data_key_cache() -> Iterator[None]:
     envelope.forget_data_keys()
     yield
     envelope.forget_data_keys()
+
+
+def role_client(django_user_model: Any, role: str | None, *, enforce_csrf_checks: bool = False) -> Any:
+    """A test client signed in as a new user in the dashboard role `role` (None: no role at all)."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from accounts import roles
+
+    roles.ensure_roles()
+    user = django_user_model.objects.create_user(f"user-{role}", password="pw")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client = Client(enforce_csrf_checks=enforce_csrf_checks)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def analyst(django_user_model: Any) -> Any:
+    from accounts import roles
+
+    return role_client(django_user_model, roles.ANALYSTS)
+
+
+@pytest.fixture
+def auditor(django_user_model: Any) -> Any:
+    from accounts import roles
+
+    return role_client(django_user_model, roles.AUDITORS)

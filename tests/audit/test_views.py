@@ -7,15 +7,13 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 
-from accounts import roles
 from audit import services
 from audit.models import AuditEvent
 from domains import services as domain_services
 from speakers import services as speaker_services
+from tests.conftest import role_client
 
 CUSTOMER_ID = "cust-555-0100"
 
@@ -23,26 +21,6 @@ CUSTOMER_ID = "cust-555-0100"
 @pytest.fixture
 def domain(db):
     return domain_services.domain_create(name="contact-centre", kms_key_id="alias/audit", region="us-east-1")
-
-
-def _client_for(django_user_model, role: str | None) -> Client:
-    roles.ensure_roles()
-    user = django_user_model.objects.create_user(f"user-{role}", password="pw")
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def analyst(django_user_model):
-    return _client_for(django_user_model, roles.ANALYSTS)
-
-
-@pytest.fixture
-def auditor(django_user_model):
-    return _client_for(django_user_model, roles.AUDITORS)
 
 
 def test_a_dashboard_opt_out_is_recorded_with_the_speaker_and_a_search_by_customer_id_finds_it(
@@ -120,7 +98,7 @@ def test_the_csv_export_streams_the_current_filter_and_defuses_formulas(auditor,
 
 @pytest.mark.parametrize("url_name", ["audit:log", "audit:export"])
 def test_analysts_and_plain_users_get_403_with_a_reason(django_user_model, analyst, url_name):
-    plain = _client_for(django_user_model, None)
+    plain = role_client(django_user_model, None)
     for client in (plain, analyst):
         response = client.get(reverse(url_name))
         assert response.status_code == 403

@@ -6,9 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +17,7 @@ from calls.models import Session
 from domains import services as domain_services
 from speakers import services as speaker_services
 from speakers.models import Speaker, SpeakerVoiceprint
+from tests.conftest import role_client
 from voiceprints import scoring
 from voiceprints.engine import Voiceprint
 
@@ -28,26 +27,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture
 def domain(db):
     return domain_services.domain_create(name="contact-centre", kms_key_id="alias/dash", region="us-east-1")
-
-
-def _client_for(django_user_model, role: str | None, *, enforce_csrf_checks: bool = False) -> Client:
-    roles.ensure_roles()
-    user = django_user_model.objects.create_user(f"user-{role}", password="pw")
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client(enforce_csrf_checks=enforce_csrf_checks)
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def analyst(django_user_model):
-    return _client_for(django_user_model, roles.ANALYSTS)
-
-
-@pytest.fixture
-def auditor(django_user_model):
-    return _client_for(django_user_model, roles.AUDITORS)
 
 
 def _speaker(domain, customer_id: str, *, enrolled: bool = False) -> Speaker:
@@ -127,7 +106,7 @@ def test_an_empty_domains_list_says_what_to_do(analyst, db):
 
 
 def test_a_user_without_a_role_is_told_why_not(django_user_model, db):
-    client = _client_for(django_user_model, None)
+    client = role_client(django_user_model, None)
     response = client.get(reverse("domains:list"))
     assert response.status_code == 403
     assert "may not see domains" in response.text
@@ -305,7 +284,7 @@ def test_an_auditor_posting_an_opt_out_gets_403_with_the_reason(auditor, domain)
 
 
 def test_an_opt_out_without_a_csrf_token_is_refused(django_user_model, domain):
-    client = _client_for(django_user_model, roles.ANALYSTS, enforce_csrf_checks=True)
+    client = role_client(django_user_model, roles.ANALYSTS, enforce_csrf_checks=True)
     speaker = _speaker(domain, "cust-1", enrolled=True)
     response = client.post(_detail_url(domain, speaker, "opt-out"))
     assert response.status_code == 403

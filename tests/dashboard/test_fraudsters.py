@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
 from domains import services as domain_services
 from fraudsters import services as fraudster_services
 from fraudsters.models import Fraudster, Watchlist, WatchlistMembership
+from tests.conftest import role_client
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -18,25 +17,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture
 def domain(db):
     return domain_services.domain_create(name="contact-centre", kms_key_id="alias/dash", region="us-east-1")
-
-
-def _client_for(django_user_model, role: str, *, enforce_csrf_checks: bool = False) -> Client:
-    roles.ensure_roles()
-    user = django_user_model.objects.create_user(f"user-{role}", password="pw")
-    user.groups.add(Group.objects.get(name=role))
-    client = Client(enforce_csrf_checks=enforce_csrf_checks)
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def analyst(django_user_model):
-    return _client_for(django_user_model, roles.ANALYSTS)
-
-
-@pytest.fixture
-def auditor(django_user_model):
-    return _client_for(django_user_model, roles.AUDITORS)
 
 
 @pytest.fixture
@@ -187,7 +167,7 @@ def test_an_auditor_sees_no_actions_and_forged_posts_get_403(auditor, domain, fr
 
 
 def test_a_fraudster_delete_without_a_csrf_token_is_refused(django_user_model, domain, fraudster):
-    client = _client_for(django_user_model, roles.ANALYSTS, enforce_csrf_checks=True)
+    client = role_client(django_user_model, roles.ANALYSTS, enforce_csrf_checks=True)
     response = client.post(_url("delete", domain, fraudster))
     assert response.status_code == 403
     assert Fraudster.objects.filter(pk=fraudster.pk).exists()
