@@ -12,11 +12,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
-from django_htmx.middleware import HtmxDetails
 
 from audit import selectors
 from audit.models import AuditEvent
 from domains import selectors as domain_selectors
+from voiceid_site import pages
 
 PAGE_SIZE = 50
 PERMISSION = "audit.view_auditevent"
@@ -41,10 +41,6 @@ FORBIDDEN_MESSAGE = (
 )
 # A cell starting with one of these is a formula to a spreadsheet: usernames and ids come from outside.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _date(value: str) -> date | None:
@@ -86,18 +82,14 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/forbidden.html", {"message": FORBIDDEN_MESSAGE}, status=403)
 
 
-def _position(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 @require_GET
 @login_required
-def audit_log(request: HtmxHttpRequest) -> HttpResponse:
+def audit_log(request: pages.HtmxHttpRequest) -> HttpResponse:
     if not request.user.has_perm(PERMISSION):
         return _forbidden(request)
     filters = _filters(request)
     page = selectors.audit_event_page(
-        filters=filters, before=_position(request.GET.get("before")), limit=PAGE_SIZE
+        filters=filters, before=pages.keyset_position(request.GET.get("before")), limit=PAGE_SIZE
     )
     context = {
         "page": page,

@@ -14,11 +14,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.middleware import HtmxDetails
 
 from calls import recordings, selectors
 from domains import selectors as domain_selectors
 from domains.views import chosen_domain, not_found, permission_required
+from voiceid_site import pages
 from voiceid_site.exceptions import ResourceNotFound, ServiceError
 from voiceprints.audio import AudioError
 
@@ -26,22 +26,15 @@ PAGE_SIZE = 25
 DOMAIN_CHOICES_LIMIT = 500
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _htmx_target(request: HtmxHttpRequest) -> str | None:
-    return request.htmx.target if request.htmx else None
-
-
 def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
-    context = {
-        "title": title,
-        "message": message,
-        "back_url": reverse("calls:list"),
-        "back_label": "Back to recent calls",
-    }
-    return render(request, "problem.html", context, status=status)
+    return pages.problem(
+        request,
+        title=title,
+        message=message,
+        status=status,
+        back_url=reverse("calls:list"),
+        back_label="Back to recent calls",
+    )
 
 
 def _cannot_see(request: HttpRequest) -> HttpResponse:
@@ -54,13 +47,9 @@ def _cannot_see(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _position(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
 @require_GET
 @login_required
-def call_list(request: HtmxHttpRequest) -> HttpResponse:
+def call_list(request: pages.HtmxHttpRequest) -> HttpResponse:
     if not request.user.has_perm("calls.view_session"):
         return _cannot_see(request)
     domain_id = request.GET.get("domain", "")
@@ -71,7 +60,7 @@ def call_list(request: HtmxHttpRequest) -> HttpResponse:
             request, title="No such domain", message=f"{error.message} Pick another domain.", status=404
         )
     page = selectors.session_recent_page(
-        domain=domain, before=_position(request.GET.get("before")), limit=PAGE_SIZE
+        domain=domain, before=pages.keyset_position(request.GET.get("before")), limit=PAGE_SIZE
     )
     overviews = [selectors.session_overview(session) for session in page.items]
     context = {
@@ -82,13 +71,13 @@ def call_list(request: HtmxHttpRequest) -> HttpResponse:
         "domains": domain_selectors.domain_list(after=None, limit=DOMAIN_CHOICES_LIMIT).items,
         "filters": {"domain": domain_id} if domain_id else {},
     }
-    name = "calls/list.html" + ("#call-rows" if _htmx_target(request) == "call-rows" else "")
+    name = "calls/list.html" + ("#call-rows" if pages.htmx_target(request) == "call-rows" else "")
     return render(request, name, context)
 
 
 @require_GET
 @login_required
-def call_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+def call_detail(request: pages.HtmxHttpRequest, session_id: str) -> HttpResponse:
     if not request.user.has_perm("calls.view_session"):
         return _cannot_see(request)
     try:
@@ -96,7 +85,7 @@ def call_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     except ResourceNotFound as error:
         return _problem(request, title="No such call", message=error.message, status=404)
     context = {"call": selectors.session_overview(session)}
-    if _htmx_target(request) == "session-results":
+    if pages.htmx_target(request) == "session-results":
         return render(request, "calls/detail.html#session-results", context)
     return render(request, "calls/detail.html", context)
 
@@ -137,7 +126,7 @@ class EvaluateRecordingForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @login_required
 @permission_required("speakers.view_speaker", EVALUATE_REFUSED)
-def recording_evaluate(request: HtmxHttpRequest) -> HttpResponse:
+def recording_evaluate(request: pages.HtmxHttpRequest) -> HttpResponse:
     """GET: the form; POST: the decisions for the upload (changes nothing, so auditors may use it too)."""
     try:
         domain = chosen_domain(request)

@@ -15,19 +15,18 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from django_htmx.middleware import HtmxDetails
 
 from calls import selectors as call_selectors
 from domains import selectors
 from domains.models import Domain
 from domains.sealing import readable
+from voiceid_site import pages
 from voiceid_site.exceptions import ResourceNotFound
 
 PAGE_SIZE = 25
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+HtmxHttpRequest = pages.HtmxHttpRequest  # re-exported: the other apps' views import it from here
 
 
 def forbidden(request: HttpRequest, reason: str) -> HttpResponse:
@@ -52,8 +51,7 @@ def permission_required(permission: str, reason: str) -> Callable[[Callable[...,
 
 def position(request: HttpRequest) -> int | None:
     """The keyset position (`?after=`) a list continues from; anything unreadable starts at the top."""
-    after = request.GET.get("after", "")
-    return int(after) if after.isdigit() else None
+    return pages.keyset_position(request.GET.get("after"))
 
 
 def chosen_domain(request: HttpRequest, domain_id: str | None = None) -> Domain | None:

@@ -16,12 +16,12 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.middleware import HtmxDetails
 
 from domains import selectors as domain_selectors
 from domains.models import Domain
 from jobs import s3, selectors, services, uploads
 from jobs.models import BatchJob
+from voiceid_site import pages
 from voiceid_site.awsjson import model
 from voiceid_site.awsjson.validate import validator
 from voiceid_site.exceptions import ResourceNotFound, ServiceError
@@ -42,22 +42,15 @@ _CONFIG_MEMBER = {
 }
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _htmx_target(request: HtmxHttpRequest) -> str | None:
-    return request.htmx.target if request.htmx else None
-
-
 def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
-    context = {
-        "title": title,
-        "message": message,
-        "back_url": reverse("jobs:list"),
-        "back_label": "Back to batch jobs",
-    }
-    return render(request, "problem.html", context, status=status)
+    return pages.problem(
+        request,
+        title=title,
+        message=message,
+        status=status,
+        back_url=reverse("jobs:list"),
+        back_label="Back to batch jobs",
+    )
 
 
 def _cannot_see(request: HttpRequest) -> HttpResponse:
@@ -70,11 +63,6 @@ def _cannot_see(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _position(value: str | None) -> int | None:
-    """A keyset position from the query string; anything else starts from the beginning."""
-    return int(value) if value and value.isdigit() else None
-
-
 def _domain_choices() -> list[Domain]:
     return domain_selectors.domain_list(after=None, limit=DOMAIN_CHOICES_LIMIT).items
 
@@ -84,7 +72,7 @@ def _domain_choices() -> list[Domain]:
 
 @require_GET
 @login_required
-def job_list(request: HtmxHttpRequest) -> HttpResponse:
+def job_list(request: pages.HtmxHttpRequest) -> HttpResponse:
     if not request.user.has_perm("jobs.view_batchjob"):
         return _cannot_see(request)
     domain_id = request.GET.get("domain", "")
@@ -100,7 +88,11 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
             status=404,
         )
     page = selectors.job_recent_page(
-        domain=domain, kind=kind, status=status, before=_position(request.GET.get("before")), limit=PAGE_SIZE
+        domain=domain,
+        kind=kind,
+        status=status,
+        before=pages.keyset_position(request.GET.get("before")),
+        limit=PAGE_SIZE,
     )
     filters = {
         key: value for key, value in (("domain", domain_id), ("kind", kind), ("status", status)) if value
@@ -114,7 +106,7 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
         "statuses": BatchJob.Status.choices,
         "filtered": bool(filters),
     }
-    name = "jobs/list.html" + ("#job-rows" if _htmx_target(request) == "job-rows" else "")
+    name = "jobs/list.html" + ("#job-rows" if pages.htmx_target(request) == "job-rows" else "")
     return render(request, name, context)
 
 
@@ -123,7 +115,7 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def job_detail(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
+def job_detail(request: pages.HtmxHttpRequest, job_id: str) -> HttpResponse:
     if not request.user.has_perm("jobs.view_batchjob"):
         return _cannot_see(request)
     try:
@@ -131,10 +123,10 @@ def job_detail(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
     except ResourceNotFound as error:
         return _problem(request, title="No such job", message=error.message, status=404)
     errors = selectors.job_entry_errors(
-        job=job, after=_position(request.GET.get("errors_after")), limit=ERRORS_PAGE_SIZE
+        job=job, after=pages.keyset_position(request.GET.get("errors_after")), limit=ERRORS_PAGE_SIZE
     )
     context = {"job": job, "errors": errors, "config": json.dumps(job.config, indent=2)}
-    target = _htmx_target(request)
+    target = pages.htmx_target(request)
     if target == "job-summary":
         return render(request, "jobs/detail.html#job-summary", context)
     if target == "more-errors":
@@ -144,7 +136,7 @@ def job_detail(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
 
 @require_GET
 @login_required
-def job_progress(request: HtmxHttpRequest, job_id: str) -> HttpResponse:
+def job_progress(request: pages.HtmxHttpRequest, job_id: str) -> HttpResponse:
     """The progress bar alone: it polls itself while the job runs and comes back without the trigger after."""
     if not request.user.has_perm("jobs.view_batchjob"):
         return _cannot_see(request)
@@ -395,7 +387,7 @@ def _start_page(request: HttpRequest, form: StartJobForm, *, status: int = 200) 
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def job_start(request: HtmxHttpRequest) -> HttpResponse:
+def job_start(request: pages.HtmxHttpRequest) -> HttpResponse:
     if not request.user.has_perm("jobs.add_batchjob"):
         return _problem(
             request,
@@ -408,7 +400,7 @@ def job_start(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "GET":
         initial = {key: request.GET[key] for key in ("domain", "kind") if request.GET.get(key)}
         form = StartJobForm(initial=initial, domains=domains)
-        if _htmx_target(request) == "kind-options":  # the kind changed: show that kind's options
+        if pages.htmx_target(request) == "kind-options":  # the kind changed: show that kind's options
             form = StartJobForm(initial={**initial, "kind": request.GET.get("kind")}, domains=domains)
             return render(request, "jobs/start.html#kind-options", {"form": form, "kinds": Kind})
         return _start_page(request, form)
