@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import selectors
 from accounts.models import AccessKey
 from accounts.selectors import SECRET_PURPOSE
 from voiceid_site import secretbox
@@ -52,6 +53,7 @@ def access_key_create_for_username(*, username: str, description: str = "") -> t
 def access_key_set_active(*, access_key: AccessKey, active: bool) -> AccessKey:
     AccessKey.objects.filter(pk=access_key.pk).update(is_active=active)
     access_key.is_active = active
+    selectors.forget_signing_keys(access_key.access_key_id)  # an UPDATE sends no post_save
     return access_key
 
 

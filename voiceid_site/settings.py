@@ -112,6 +112,10 @@ else:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Opening a SQLite connection costs ~2.4 ms of CPU (Django registers its SQL functions on every
+            # new one): as much as the rest of a PutSessionAudio's database work. Each server thread keeps
+            # its own for a minute, as PostgreSQL's are kept; in autocommit it holds no snapshot or lock.
+            "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -260,6 +264,10 @@ VOICEID_AWS_KMS = env.bool("VOICEID_AWS_KMS", default=False)
 VOICEID_KMS_ENDPOINT_URL = env.str("VOICEID_KMS_ENDPOINT_URL", default="")
 # How long a process keeps an unwrapped data key: also how long a disabled key keeps working elsewhere.
 VOICEID_DATA_KEY_CACHE_SECONDS = env.int("VOICEID_DATA_KEY_CACHE_SECONDS", default=60)
+# How long a process reuses an access key it looked up (with its secret) before reading it again: a key
+# disabled or deleted in the admin stops working in other processes within this time (at once in the process
+# that changed it). 0 reads it on every request.
+VOICEID_ACCESS_KEY_CACHE_SECONDS = env.int("VOICEID_ACCESS_KEY_CACHE_SECONDS", default=5)
 VOICEID_ROTATION_BATCH_SIZE = env.int("VOICEID_ROTATION_BATCH_SIZE", default=500)
 # Pause between re-encryption batches, to leave a busy database room for live traffic.
 VOICEID_ROTATION_PAUSE_SECONDS = env.float("VOICEID_ROTATION_PAUSE_SECONDS", default=0.0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
+from accounts import selectors as access_key_selectors
 from accounts import services as access_key_services
 from accounts.models import AccessKey
 from tests.conftest import ApiCredentials, check_response_against_model, make_client
@@ -53,6 +55,41 @@ def test_it_refuses_a_disabled_key_and_accepts_it_again_once_enabled(voiceid, ap
     )
     access_key_services.access_key_set_active(access_key=key, active=True)
     assert voiceid.list_domains()["DomainSummaries"] == []
+
+
+def test_it_refuses_a_key_at_once_when_its_user_is_deactivated(voiceid, api_credentials):
+    voiceid.list_domains()  # the key is now cached by the server's process
+    user = AccessKey.objects.get(access_key_id=api_credentials.access_key_id).user
+    user.is_active = False
+    user.save()  # as the admin does
+    with pytest.raises(ClientError) as excinfo:
+        voiceid.list_domains()
+    assert error_of(excinfo)[0] == "UnrecognizedClientException"
+
+
+def test_a_key_disabled_by_another_process_stops_working_when_the_cache_lapses(
+    voiceid, api_credentials, settings, monkeypatch
+):
+    settings.VOICEID_ACCESS_KEY_CACHE_SECONDS = 5
+    voiceid.list_domains()
+    # Another process disables it: an UPDATE this process hears nothing of.
+    AccessKey.objects.filter(access_key_id=api_credentials.access_key_id).update(is_active=False)
+    assert voiceid.list_domains()["DomainSummaries"] == []  # still within the 5 s this process keeps it
+    later = time.monotonic() + 6
+    monkeypatch.setattr(access_key_selectors.time, "monotonic", lambda: later)
+    with pytest.raises(ClientError) as excinfo:
+        voiceid.list_domains()
+    assert error_of(excinfo)[0] == "UnrecognizedClientException"
+
+
+def test_a_deleted_key_is_refused_at_once(live_server):
+    key, secret = access_key_services.access_key_create_for_username(username="late")
+    assert make_client(live_server.url, ApiCredentials(key.access_key_id, secret)).list_domains()
+    key.delete()
+    client = make_client(live_server.url, ApiCredentials(key.access_key_id, secret))
+    with pytest.raises(ClientError) as excinfo:
+        client.list_domains()  # deleted here: refused at once, not served from the cache
+    assert error_of(excinfo)[0] == "UnrecognizedClientException"
 
 
 def test_it_refuses_an_unsigned_request(signed_post):

@@ -137,14 +137,15 @@ def authenticate(request: HttpRequest, *, now: datetime | None = None) -> Authen
     if content_sha and content_sha.startswith("STREAMING-"):
         raise InvalidSignature("Streaming (chunked) payload signing is not supported for Voice ID requests.")
 
-    access_key = access_keys.access_key_for_signing(access_key_id=access_key_id)
-    if access_key is None:
+    found = access_keys.signing_key(access_key_id=access_key_id)
+    if found is None:
         raise UnrecognizedClient("The security token included in the request is invalid: unknown access key.")
+    access_key = found.access_key
     if not access_key.is_usable:
         raise UnrecognizedClient(f"The access key {access_key_id} is disabled.")
 
     body = request.body
-    signer = SigV4Auth(Credentials(access_key_id, access_keys.access_key_secret(access_key)), SERVICE, region)
+    signer = SigV4Auth(Credentials(access_key_id, found.secret), SERVICE, region)
     path = quote(request.path, safe="/~")
     aws_request = AWSRequest(method=request.method, url=f"http://{headers['host']}{path}", data=body)
     aws_request.context["timestamp"] = amz_date
