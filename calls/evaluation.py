@@ -219,13 +219,12 @@ def _fraud_key(session: Session, watchlist: Watchlist | None) -> str:
 def _claimed(session: Session) -> _Claimed:
     if not session.speaker_ref:
         return _Claimed(None, None)
-    speaker = speaker_selectors.speaker_find(domain=session.domain, speaker_id=session.speaker_ref)
+    speaker = speaker_selectors.speaker_find(
+        domain=session.domain, speaker_id=session.speaker_ref, with_voiceprint=True
+    )
     if speaker is None:
         return _Claimed(None, None)
-    voiceprint = SpeakerVoiceprint.objects.filter(speaker=speaker).first()
-    if voiceprint is not None:
-        voiceprint.domain = session.domain  # already loaded: spare the query sealing would make
-    return _Claimed(speaker, voiceprint)
+    return _Claimed(speaker, speaker_selectors.speaker_voiceprint(speaker))
 
 
 def session_evaluate(*, domain: Domain, session_name_or_id: str) -> Evaluation:

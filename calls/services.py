@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from calls import selectors
 from calls.models import Session, SessionAudio
+from domains import envelope
 from domains import selectors as domain_selectors
 from domains.models import Domain
 from fraudsters import selectors as fraudster_selectors
@@ -191,11 +192,12 @@ def _chunk_save(
     with transaction.atomic():
         if not Session.objects.select_for_update().filter(**seen).values_list("pk", flat=True):
             return False
-        _chunk_apply(session, samples=samples, state=state, now=now)
-        Session.objects.filter(pk=session.pk).update(
-            **{field: getattr(session, field) for field in _CHUNK_FIELDS}
-        )
-        _chunk_audio_create(session, pcm=pcm)
+        with envelope.generation_held(session.domain):
+            _chunk_apply(session, samples=samples, state=state, now=now)
+            Session.objects.filter(pk=session.pk).update(
+                **{field: getattr(session, field) for field in _CHUNK_FIELDS}
+            )
+            _chunk_audio_create(session, pcm=pcm)
     return True
 
 
@@ -205,9 +207,11 @@ def _chunk_put_locked(*, domain: Domain, session_name_or_id: str, samples: np.nd
     session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
     now = timezone.now()
     _ensure_streaming(session, now=now)
-    _chunk_apply(session, samples=samples, state=_stream_with(session, samples), now=now)
-    session.save(update_fields=_CHUNK_FIELDS)
-    _chunk_audio_create(session, pcm=pcm)
+    state = _stream_with(session, samples)
+    with envelope.generation_held(domain):
+        _chunk_apply(session, samples=samples, state=state, now=now)
+        session.save(update_fields=_CHUNK_FIELDS)
+        _chunk_audio_create(session, pcm=pcm)
     return session
 
 

@@ -18,6 +18,9 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -108,16 +111,48 @@ def generation_for_write(domain: Domain) -> int:
     `domain` may have been loaded before a key change committed. Sealing under its stale generation
     could land a row after the rotation finished and deleted that generation's key, leaving the row
     unreadable. Locking the domain row until the writer commits orders every write either before a key
-    change (the rotation then sees it) or after (it uses the new generation). SQLite serialises writers
-    anyway, and ignores the lock.
+    change (the rotation then sees it) or after (it uses the new generation).
+
+    The lock is PostgreSQL's FOR KEY SHARE: it conflicts only with the FOR UPDATE that a key change and the
+    end of a rotation take (domains.selectors / domains.rotation), so writers of one domain do not queue
+    for each other, and a writer that then updates the domain row (a speaker count) needs no stronger
+    lock that two writers could deadlock upgrading to. SQLite serialises writers anyway and has no row locks.
     """
-    rows = Domain.objects.filter(pk=domain.pk)
-    if transaction.get_connection().in_atomic_block:
-        rows = rows.select_for_update(no_key=True)
-    current = rows.values_list("key_generation", flat=True).first()
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        current = Domain.objects.filter(pk=domain.pk).values_list("key_generation", flat=True).first()
+    elif (held := _generation_held.get()) is not None and held[0] == domain.pk:
+        current = held[1]
+    elif connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_KEY_SHARE_SQL, [domain.pk])
+            row = cursor.fetchone()
+        current = row[0] if row else None
+    else:
+        current = Domain.objects.filter(pk=domain.pk).values_list("key_generation", flat=True).first()
     if current is not None:
         domain.key_generation = current
     return domain.key_generation
+
+
+_KEY_SHARE_SQL = f"SELECT key_generation FROM {Domain._meta.db_table} WHERE id = %s FOR KEY SHARE"
+# (domain pk, generation) read and locked by `generation_held`, for the seals of one transaction.
+_generation_held: ContextVar[tuple[int, int] | None] = ContextVar("voiceid_generation_held", default=None)
+
+
+@contextmanager
+def generation_held(domain: Domain) -> Iterator[int]:
+    """Inside a transaction: read and lock the domain's generation once for every value sealed in the block
+    (a live call's chunk seals two), instead of once per value. The lock lasts until the transaction ends,
+    so the generation cannot change before the block does."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("generation_held() needs a transaction: the generation is locked only inside one")
+    generation = generation_for_write(domain)
+    token = _generation_held.set((domain.pk, generation))
+    try:
+        yield generation
+    finally:
+        _generation_held.reset(token)
 
 
 def seal(domain: Domain, plaintext: bytes, *, context: str, generation: int | None = None) -> bytes:

@@ -14,9 +14,14 @@ from voiceid_site.ids import is_generated_id
 from voiceid_site.paging import Page, keyset_page
 
 
-def speaker_find(*, domain: Domain, speaker_id: str) -> Speaker | None:
-    """`speaker_id` is a GeneratedSpeakerId (`id#…`) or a CustomerSpeakerId; the patterns cannot overlap."""
+def speaker_find(*, domain: Domain, speaker_id: str, with_voiceprint: bool = False) -> Speaker | None:
+    """`speaker_id` is a GeneratedSpeakerId (`id#…`) or a CustomerSpeakerId; the patterns cannot overlap.
+
+    `with_voiceprint` reads the speaker's voiceprint row in the same query (see `speaker_voiceprint`).
+    """
     speakers = Speaker.objects.filter(domain=domain)
+    if with_voiceprint:
+        speakers = speakers.select_related("voiceprint")
     if is_generated_id(speaker_id):
         speaker = speakers.filter(generated_speaker_id=speaker_id).first()
     else:
@@ -25,7 +30,17 @@ def speaker_find(*, domain: Domain, speaker_id: str) -> Speaker | None:
         speaker = speakers.filter(customer_speaker_index__in=digests).first()
     if speaker is not None:
         speaker.domain = domain  # already loaded: spare the query speaker_to_api would make
+        if with_voiceprint and (voiceprint := speaker_voiceprint(speaker)) is not None:
+            voiceprint.domain = domain  # likewise for the query sealing would make
     return speaker
+
+
+def speaker_voiceprint(speaker: Speaker) -> SpeakerVoiceprint | None:
+    """The speaker's voiceprint row, None if it has none (a query unless speaker_find read it along)."""
+    try:
+        return speaker.voiceprint
+    except SpeakerVoiceprint.DoesNotExist:
+        return None
 
 
 def speaker_get(*, domain: Domain, speaker_id: str) -> Speaker:
