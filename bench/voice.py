@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds behind real time at which a call stops streaming, bounding an overloaded run (30)",
     )
     voice.add_argument(
+        "--voice-workers",
+        type=int,
+        default=WORKERS,
+        help=f"gunicorn worker processes ({WORKERS}, as `make run` serves)",
+    )
+    voice.add_argument(
         "--voice-threads",
         type=_at_least_two,
         default=VOICE_THREADS,
@@ -280,7 +286,7 @@ def _run_database(
                 for path in seeded["evaluate_files"]
             ]
         )
-        with Server(env, log_path, threads=args.voice_threads) as server:
+        with Server(env, log_path, workers=args.voice_workers, threads=args.voice_threads) as server:
             api = voice_load.Api(
                 host="127.0.0.1",
                 port=server.port,
@@ -357,7 +363,7 @@ def run(targets: list[Target], args: argparse.Namespace, *, machine: dict[str, s
         started_at=started_at,
         seconds=time.monotonic() - started,
         machine=machine,
-        workers=WORKERS,
+        workers=args.voice_workers,
         threads=args.voice_threads,
         blas_threads={
             var: str(args.voice_blas_threads) if args.voice_blas_threads else os.environ.get(var, "")
@@ -648,6 +654,27 @@ def _streaming_verdict(db: VoiceDatabase, run: VoiceRun) -> list[str]:
     return out
 
 
+def _compute_bound(embedding: dict[str, Any], *, calls: int) -> list[str]:
+    """What the network's arithmetic alone costs: the floor under section 1's times and section 4's load."""
+    if "matmul_gflops" not in embedding:
+        return []  # results written before the bound was measured
+    gflop, rate = embedding["network_gflop_per_audio_second"], embedding["matmul_gflops"]
+    floor_ms = gflop / rate * 1000
+    measured_ms = embedding["append"]["mean_ms"] / voice_load.CHUNK_SECONDS
+    return [
+        f"**The compute bound.** The network's LSTM needs {gflop * 1000:.0f} MFLOP per second of audio (each "
+        "10 ms frame goes through its three layers once for each of the ~2.08 overlapping 1.6 s windows it is "
+        f"in). This core multiplies float32 matrices of the network's shape at {rate:.0f} GFLOP/s at best "
+        f"(`np.matmul`, 1024 x 256 weights by 64 states, best of 7), so a call's audio cannot cost less than "
+        f"{floor_ms:.1f} ms of CPU per second ({1000 / floor_ms:.0f}x real time) in this network, however it is "
+        f"run. Streaming measured {measured_ms:.1f} ms per second of audio ({measured_ms / floor_ms:.1f}x the "
+        f"bound: two or three windows at a time make small products). At the bound, {calls} calls would need "
+        f"{calls * floor_ms / 1000:.2f} cores for the network alone, before finishing voiceprints for "
+        "evaluations, HTTP, the API and the database.",
+        "",
+    ]
+
+
 def render(run: VoiceRun) -> str:
     machine = run.machine
     embedding = run.embedding
@@ -665,7 +692,7 @@ def render(run: VoiceRun) -> str:
         "",
         "**How to run:** `.venv/bin/python -m bench --only voice` (both databases, about 4 minutes); "
         "`--databases sqlite` for one database; `--voice-calls`, `--voice-seconds`, `--voice-poll`, "
-        "`--voice-give-up`, `--voice-threads` and `--voice-blas-threads` change the streaming run (`--help`). It needs the speaker-model weights "
+        "`--voice-give-up`, `--voice-workers`, `--voice-threads` and `--voice-blas-threads` change the streaming run (`--help`). It needs the speaker-model weights "
         "(`make install`), the engine's calibration files in `voiceprints/data/` and the demo recordings in "
         "`demo/librispeech/`.",
         "",
@@ -729,6 +756,7 @@ def render(run: VoiceRun) -> str:
         "",
         *_chunk_rows(embedding),
         "",
+        *_compute_bound(embedding, calls=run.calls),
         "### 2. EvaluateSession latency over HTTP",
         "",
         "One client on a keep-alive connection to gunicorn serving a freshly seeded domain (the demo's three "

@@ -442,6 +442,39 @@ def _cpu_median(call: Callable[[np.ndarray], object], inputs: Sequence[np.ndarra
     return statistics.median(times)
 
 
+def network_flops_per_audio_second() -> float:
+    """Floating-point operations the GE2E network needs per second of audio, counting only its LSTM's matrix
+    products (the rest is under 1 %): every 10 ms frame is stepped through all three layers once for each
+    1.6 s window it falls in, and windows start every 0.77 s, so a frame is in about 2.08 of them."""
+    from voiceprints.embedder import FRAME_STEP, HIDDEN, HOP, LAYERS, MODEL_RATE, N_MELS, PARTIAL_FRAMES
+
+    gates = 4 * HIDDEN
+    per_window_step = sum(
+        2 * gates * ((N_MELS if layer == 0 else HIDDEN) + HIDDEN) for layer in range(LAYERS)
+    )
+    frames_per_second = MODEL_RATE / HOP
+    window_steps_per_second = frames_per_second / FRAME_STEP * PARTIAL_FRAMES
+    return float(per_window_step * window_steps_per_second)
+
+
+def matmul_gflops(*, columns: int = 64, repeats: int = 200, rounds: int = 7) -> float:
+    """The best float32 matrix-product rate of this thread, in GFLOP/s, on the LSTM's own (1024 x 256) weights
+    times `columns` states: what the network could reach if nothing but its products cost anything."""
+    from voiceprints.embedder import HIDDEN
+
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((4 * HIDDEN, HIDDEN)).astype(np.float32)
+    states = rng.standard_normal((HIDDEN, columns)).astype(np.float32)
+    out = np.empty((4 * HIDDEN, columns), np.float32)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            np.matmul(weights, states, out=out)
+        best = min(best, time.perf_counter() - started)
+    return 2 * weights.shape[0] * weights.shape[1] * columns * repeats / best / 1e9
+
+
 def embed_step() -> dict[str, Any]:
     """The engine's speed on real speech; the caller sets the BLAS thread variables (one_thread_env)."""
     from voiceprints import engine
@@ -497,6 +530,8 @@ def embed_step() -> dict[str, Any]:
         "put_engine": sorted(put),
         "finish": sorted(finish),
         "state_bytes": len(state),
+        "network_gflop_per_audio_second": network_flops_per_audio_second() / 1e9,
+        "matmul_gflops": matmul_gflops(),
     }
 
 
