@@ -23,7 +23,8 @@ class SigningKey:
 
 # Every API request looks its key up and opens the sealed secret: a query and a decryption that a live call's
 # four chunks a second would pay each time. Each process keeps what it read for
-# VOICEID_ACCESS_KEY_CACHE_SECONDS; a change made in this process drops the entry at once (forget_signing_key).
+# VOICEID_ACCESS_KEY_CACHE_SECONDS; a change made in this process drops the entry at once
+# (forget_signing_keys).
 # Unknown keys are not cached, so a key issued a moment ago works on its first request.
 _signing_keys: dict[str, tuple[float, SigningKey]] = {}
 
