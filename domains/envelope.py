@@ -119,11 +119,10 @@ def generation_for_write(domain: Domain) -> int:
     lock that two writers could deadlock upgrading to. SQLite serialises writers anyway and has no row locks.
     """
     connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        current = Domain.objects.filter(pk=domain.pk).values_list("key_generation", flat=True).first()
-    elif (held := _generation_held.get()) is not None and held[0] == domain.pk:
+    held = _generation_held.get()
+    if connection.in_atomic_block and held is not None and held[0] == domain.pk:
         current = held[1]
-    elif connection.vendor == "postgresql":
+    elif connection.in_atomic_block and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_KEY_SHARE_SQL, [domain.pk])
             row = cursor.fetchone()
