@@ -31,6 +31,7 @@ from fraudsters.models import Watchlist
 from speakers import selectors as speaker_selectors
 from speakers import services as speaker_services
 from speakers.models import Speaker, SpeakerVoiceprint
+from voiceid_site import rows
 from voiceid_site.ids import new_id
 from voiceprints import engine
 from voiceprints.engine import CallStream, Voiceprint
@@ -271,7 +272,13 @@ def _evaluate(session: Session, *, domain: Domain, session_name_or_id: str) -> E
 
 
 def _watchlist(session: Session) -> Watchlist | None:
-    return Watchlist.objects.filter(domain=session.domain, watchlist_id=session.watchlist_id).first()
+    # Hand-written SQL (voiceid_site.rows): every evaluation reads it.
+    watchlist = rows.row_by_key(
+        Watchlist, columns=["domain_id", "watchlist_id"], values=[session.domain.pk, session.watchlist_id]
+    )
+    if watchlist is not None:
+        watchlist.domain = session.domain  # already loaded: spare a query
+    return watchlist
 
 
 def _stale(session: Session, *, auth_key: str, fraud_key: str) -> set[str]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from calls.models import Session
 from domains import envelope
 from domains.models import Domain
+from voiceid_site import rows
 from voiceid_site.exceptions import ResourceNotFound
 from voiceid_site.ids import is_generated_id
 from voiceid_site.paging import Page, keyset_page_newest
@@ -30,13 +31,11 @@ DEFAULT_RISK_THRESHOLD: int = Session._meta.get_field("risk_threshold").default
 
 
 def session_find(*, domain: Domain, session_name_or_id: str, for_update: bool = False) -> Session | None:
-    sessions = Session.objects.filter(domain=domain)
-    if for_update:
-        sessions = sessions.select_for_update()
-    if is_generated_id(session_name_or_id):
-        session = sessions.filter(session_id=session_name_or_id).first()
-    else:
-        session = sessions.filter(session_name=session_name_or_id).first()
+    # Hand-written SQL (voiceid_site.rows): every request of a live call reads its session.
+    key = "session_id" if is_generated_id(session_name_or_id) else "session_name"
+    session = rows.row_by_key(
+        Session, columns=["domain_id", key], values=[domain.pk, session_name_or_id], for_update=for_update
+    )
     if session is not None:
         session.domain = domain  # already loaded: spare the query sealing would make
     return session

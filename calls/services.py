@@ -27,7 +27,7 @@ from domains.models import Domain
 from fraudsters import selectors as fraudster_selectors
 from speakers import services as speaker_services
 from speakers.models import Speaker
-from voiceid_site import quotas
+from voiceid_site import quotas, rows
 from voiceid_site.exceptions import Conflict, ValidationError
 from voiceprints import audio
 from voiceprints.engine import CallStream, decode
@@ -158,6 +158,8 @@ def _stream_with(session: Session, samples: np.ndarray) -> tuple[bytes, float]:
     return stream.to_bytes(), stream.speech_seconds
 
 
+# What moves on every write to a session row (see _chunk_save).
+_CHUNK_SEEN = ("chunks_received", "updated_at", "enrollment_status")
 # What a chunk writes to its session row.
 _CHUNK_FIELDS = (
     "chunks_received",
@@ -183,14 +185,8 @@ def _chunk_save(
     row is locked before the state is sealed (which locks the domain's row), the order every other writer
     of a session takes them in, so that two transactions never wait for each other's second lock.
     """
-    seen = {
-        "pk": session.pk,
-        "chunks_received": session.chunks_received,
-        "updated_at": session.updated_at,
-        "enrollment_status": session.enrollment_status,
-    }
     with transaction.atomic():
-        if not Session.objects.select_for_update().filter(**seen).values_list("pk", flat=True):
+        if not rows.lock_if_unchanged(session, fields=_CHUNK_SEEN):
             return False
         with envelope.generation_held(session.domain):
             _chunk_apply(session, samples=samples, state=state, now=now)
@@ -234,8 +230,8 @@ def _chunk_apply(session: Session, *, samples: np.ndarray, state: tuple[bytes, f
 
 
 def _chunk_audio_create(session: Session, *, pcm: bytes) -> None:
-    SessionAudio.objects.create(
-        domain=session.domain, session=session, sequence=session.chunks_received, pcm=pcm
+    rows.insert(
+        SessionAudio(domain=session.domain, session=session, sequence=session.chunks_received, pcm=pcm)
     )
 
 

@@ -128,13 +128,18 @@ def generation_for_write(domain: Domain) -> int:
             row = cursor.fetchone()
         current = row[0] if row else None
     else:
-        current = Domain.objects.filter(pk=domain.pk).values_list("key_generation", flat=True).first()
+        with connection.cursor() as cursor:
+            cursor.execute(_GENERATION_SQL, [domain.pk])
+            row = cursor.fetchone()
+        current = row[0] if row else None
     if current is not None:
         domain.key_generation = current
     return domain.key_generation
 
 
-_KEY_SHARE_SQL = f"SELECT key_generation FROM {Domain._meta.db_table} WHERE id = %s FOR KEY SHARE"
+# Hand-written, as every chunk of a live call runs one (voiceid_site/rows.py says why).
+_GENERATION_SQL = f"SELECT key_generation FROM {Domain._meta.db_table} WHERE id = %s"
+_KEY_SHARE_SQL = f"{_GENERATION_SQL} FOR KEY SHARE"
 # (domain pk, generation) read and locked by `generation_held`, for the seals of one transaction.
 _generation_held: ContextVar[tuple[int, int] | None] = ContextVar("voiceid_generation_held", default=None)
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from domains.models import Domain, Tag
+from voiceid_site import rows
 from voiceid_site.exceptions import Conflict, ResourceNotFound
 from voiceid_site.paging import Page, keyset_page
 
@@ -28,21 +29,25 @@ def _with_default_watchlist(queryset: QuerySet[Domain]) -> QuerySet[Domain]:
     return queryset.annotate(default_watchlist_id=Subquery(default))
 
 
-def _domain_or_404(queryset: QuerySet[Domain], domain_id: str) -> Domain:
-    domain = queryset.filter(domain_id=domain_id).first()
+def _domain_or_404(domain: Domain | None, domain_id: str) -> Domain:
     if domain is None:
         raise ResourceNotFound(f"Domain {domain_id} does not exist.", resource_type="DOMAIN")
     return domain
 
 
-def domain_get(*, domain_id: str) -> Domain:
-    """The domain row alone: what every speaker, watchlist and fraudster operation needs."""
-    return _domain_or_404(Domain.objects.all(), domain_id)
+def domain_get(*, domain_id: str, for_update: bool = False) -> Domain:
+    """The domain row alone: what every speaker, watchlist, fraudster and session operation needs.
+
+    Read by hand-written SQL (voiceid_site.rows): every API request on a domain starts here.
+    """
+    found = rows.row_by_key(Domain, columns=["domain_id"], values=[domain_id], for_update=for_update)
+    return _domain_or_404(found, domain_id)
 
 
 def domain_describe(*, domain_id: str) -> Domain:
     """The domain with its default watchlist id, as the Domain shape presents it."""
-    return _domain_or_404(_with_default_watchlist(Domain.objects.all()), domain_id)
+    found = _with_default_watchlist(Domain.objects.all()).filter(domain_id=domain_id).first()
+    return _domain_or_404(found, domain_id)
 
 
 def domain_get_active(*, domain_id: str, for_update: bool = False) -> Domain:
@@ -50,8 +55,7 @@ def domain_get_active(*, domain_id: str, for_update: bool = False) -> Domain:
 
     `for_update` locks the row until the caller's transaction ends.
     """
-    rows = Domain.objects.select_for_update() if for_update else Domain.objects.all()
-    domain = _domain_or_404(rows, domain_id)
+    domain = domain_get(domain_id=domain_id, for_update=for_update)
     ensure_active(domain)
     return domain
 
@@ -153,8 +157,8 @@ def domain_counts(*, domain: Domain) -> DomainCounts:
     from speakers.models import Speaker
 
     by_status = dict.fromkeys(Speaker.Status.values, 0)
-    rows = Speaker.objects.filter(domain=domain).order_by().values("status").annotate(total=Count("pk"))
-    for row in rows:
+    counted = Speaker.objects.filter(domain=domain).order_by().values("status").annotate(total=Count("pk"))
+    for row in counted:
         by_status[row["status"]] = row["total"]
     return DomainCounts(
         speakers_by_status=by_status,

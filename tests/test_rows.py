@@ -1,0 +1,92 @@
+"""voiceid_site.rows: the hand-written single-row statements read and write exactly what the ORM does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from calls import services
+from calls.models import Session, SessionAudio
+from domains.models import Domain
+from voiceid_site import rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def session(domain_model: Domain) -> Session:
+    session = services.session_start(
+        domain=domain_model, session_name="call-1", speaker_id="alice", settings_=services.SessionSettings()
+    )
+    # Every kind of column filled in: JSON, datetimes, floats, sealed bytes.
+    Session.objects.filter(pk=session.pk).update(
+        auth_result={"Decision": "ACCEPT", "Score": 97},
+        evaluated_at=timezone.now(),
+        audio_seconds=1.25,
+        enrollment_status=Session.EnrollmentStatus.NOT_ENOUGH_SPEECH,
+    )
+    return Session.objects.get(pk=session.pk)
+
+
+def _columns(instance: Any) -> dict[str, Any]:
+    return {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
+
+
+def test_a_row_read_by_key_equals_the_orm_s_field_by_field(session: Session) -> None:
+    found = rows.row_by_key(
+        Session, columns=["domain_id", "session_name"], values=[session.domain_id, "call-1"]
+    )
+
+    assert found is not None
+    assert _columns(found) == _columns(Session.objects.get(pk=session.pk))
+    assert found.auth_result == {"Decision": "ACCEPT", "Score": 97}
+
+
+def test_a_missing_key_reads_as_none(session: Session) -> None:
+    assert (
+        rows.row_by_key(Session, columns=["domain_id", "session_name"], values=[session.domain_id, "nope"])
+        is None
+    )
+
+
+def test_a_row_locked_for_update_is_read_inside_a_transaction(domain_model: Domain) -> None:
+    with transaction.atomic():
+        found = rows.row_by_key(
+            Domain, columns=["domain_id"], values=[domain_model.domain_id], for_update=True
+        )
+
+    assert found is not None and found.pk == domain_model.pk
+
+
+def test_an_unchanged_row_is_locked(session: Session) -> None:
+    with transaction.atomic():
+        assert rows.lock_if_unchanged(session, fields=["chunks_received", "updated_at", "enrollment_status"])
+
+
+def test_a_row_another_write_moved_is_not_locked(session: Session) -> None:
+    Session.objects.filter(pk=session.pk).update(updated_at=timezone.now())
+
+    with transaction.atomic():
+        assert not rows.lock_if_unchanged(session, fields=["chunks_received", "updated_at"])
+
+
+def test_a_deleted_row_is_not_locked(session: Session) -> None:
+    Session.objects.filter(pk=session.pk).delete()
+
+    with transaction.atomic():
+        assert not rows.lock_if_unchanged(session, fields=["chunks_received"])
+
+
+def test_an_inserted_row_reads_back_through_the_orm(session: Session) -> None:
+    chunk = SessionAudio(domain=session.domain, session=session, sequence=1, pcm=b"\x01\x02" * 100)
+
+    with transaction.atomic():
+        rows.insert(chunk)
+
+    assert chunk.pk is not None and not chunk._state.adding
+    stored = SessionAudio.objects.get(pk=chunk.pk)
+    assert _columns(stored) == _columns(chunk)
+    assert stored.pcm == b"\x01\x02" * 100  # sealed on the way in, opened on the way out
