@@ -190,9 +190,7 @@ def _chunk_save(
             return False
         with envelope.generation_held(session.domain):
             _chunk_apply(session, samples=samples, state=state, now=now)
-            Session.objects.filter(pk=session.pk).update(
-                **{field: getattr(session, field) for field in _CHUNK_FIELDS}
-            )
+            rows.update(session, fields=_CHUNK_FIELDS)
             _chunk_audio_create(session, pcm=pcm)
     return True
 

@@ -90,3 +90,17 @@ def test_an_inserted_row_reads_back_through_the_orm(session: Session) -> None:
     stored = SessionAudio.objects.get(pk=chunk.pk)
     assert _columns(stored) == _columns(chunk)
     assert stored.pcm == b"\x01\x02" * 100  # sealed on the way in, opened on the way out
+
+
+def test_an_update_writes_the_fields_named_and_no_other(session: Session) -> None:
+    session.auth_result = {"Decision": "REJECT", "Score": 12}
+    session.updated_at = timezone.now()
+    session.audio_seconds = 99.0  # changed in memory, not named: stays as stored
+
+    with transaction.atomic():
+        rows.update(session, fields=["auth_result", "updated_at"])
+
+    stored = Session.objects.get(pk=session.pk)
+    assert stored.auth_result == {"Decision": "REJECT", "Score": 12}
+    assert stored.updated_at == session.updated_at
+    assert stored.audio_seconds == 1.25

@@ -10,7 +10,9 @@ change here and callers still get and pass model instances.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -26,9 +28,33 @@ def _lock_clause(for_update: bool) -> str:
     return " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
 
 
-def _db_value(model: type[Model], name: str, value: Any) -> Any:
-    """`value` of field `name` as the database compares it (a datetime as SQLite stores it, say)."""
-    return model._meta.get_field(name).get_db_prep_value(value, connection)
+@dataclass(frozen=True)
+class _Reader:
+    """How rows of one model are selected and turned back into instances on one kind of database."""
+
+    columns: str  # the SELECT list: every concrete field's column, in the model's field order
+    attnames: list[str]
+    # (position, converters, column expression): what the ORM applies to values it reads (text to datetime
+    # on SQLite, JSON text to objects, ...), found once per model as its compiler finds them per query.
+    converters: list[tuple[int, list[Any], Any]]
+
+
+@functools.cache
+def _reader(model: type[Model], vendor: str) -> _Reader:
+    # Per vendor, not per connection: the converters are the backend's and the fields' own functions, which
+    # every connection to that kind of database applies alike (each thread has its own connection).
+    fields = model._meta.concrete_fields
+    converters = []
+    for position, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if found:
+            converters.append((position, found, column))
+    return _Reader(
+        columns=", ".join(_quote(field.column) for field in fields),
+        attnames=[field.attname for field in fields],
+        converters=converters,
+    )
 
 
 def row_by_key[M: Model](
@@ -37,23 +63,34 @@ def row_by_key[M: Model](
     """The row of `model` whose `columns` (database column names) equal `values`; None if there is none.
 
     The columns must make a unique key (the query takes the first row it finds). `for_update` locks the row
-    until the transaction ends, as `select_for_update()` does. The row comes back as a model instance through
-    `Model.objects.raw`, with every field's database converter applied.
+    until the transaction ends, as `select_for_update()` does. The row comes back as a model instance
+    (`Model.from_db`, as the ORM builds them), with every field's database converter applied.
     """
+    reader = _reader(model, connection.vendor)
     where = " AND ".join(f"{_quote(column)} = %s" for column in columns)
-    sql = f"SELECT * FROM {_quote(model._meta.db_table)} WHERE {where} LIMIT 1{_lock_clause(for_update)}"
-    found = list(model._default_manager.raw(sql, list(values)))
-    return found[0] if found else None
+    sql = (
+        f"SELECT {reader.columns} FROM {_quote(model._meta.db_table)} WHERE {where} LIMIT 1"
+        f"{_lock_clause(for_update)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(values))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fetched = list(row)
+    for position, converters, column in reader.converters:
+        for converter in converters:
+            fetched[position] = converter(fetched[position], column, connection)
+    return model.from_db(connection.alias, reader.attnames, fetched)
 
 
 def lock_if_unchanged(instance: Model, *, fields: Sequence[str]) -> bool:
     """Inside a transaction: lock `instance`'s row if its `fields` still hold the values `instance` has
     (a compare-and-swap); False, locking nothing, if the row changed or is gone."""
-    model = type(instance)
-    meta = model._meta
-    names = [meta.pk.name, *fields]
-    where = " AND ".join(f"{_quote(meta.get_field(name).column)} = %s" for name in names)
-    params = [_db_value(model, name, getattr(instance, name)) for name in names]
+    meta = instance._meta
+    targets = [meta.pk, *(meta.get_field(name) for name in fields)]
+    where = " AND ".join(f"{_quote(field.column)} = %s" for field in targets)
+    params = [field.get_db_prep_value(getattr(instance, field.attname), connection) for field in targets]
     sql = f"SELECT 1 FROM {_quote(meta.db_table)} WHERE {where}{_lock_clause(True)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -77,3 +114,15 @@ def insert(instance: Model) -> None:
         (instance.pk,) = cursor.fetchone()
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def update(instance: Model, *, fields: Sequence[str]) -> None:
+    """UPDATE `instance`'s row with the values of its `fields` (as `save(update_fields=...)` would, sending
+    no signals)."""
+    meta = instance._meta
+    targets = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{_quote(field.column)} = %s" for field in targets)
+    values = [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in targets]
+    sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {_quote(meta.pk.column)} = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, instance.pk])
