@@ -9,6 +9,7 @@ from django.db.models import Q
 from domains import envelope
 from domains.models import Domain
 from speakers.models import Speaker, SpeakerVoiceprint
+from voiceid_site import rows
 from voiceid_site.exceptions import ResourceNotFound
 from voiceid_site.ids import is_generated_id
 from voiceid_site.paging import Page, keyset_page
@@ -17,21 +18,33 @@ from voiceid_site.paging import Page, keyset_page
 def speaker_find(*, domain: Domain, speaker_id: str, with_voiceprint: bool = False) -> Speaker | None:
     """`speaker_id` is a GeneratedSpeakerId (`id#…`) or a CustomerSpeakerId; the patterns cannot overlap.
 
-    `with_voiceprint` reads the speaker's voiceprint row in the same query (see `speaker_voiceprint`).
+    `with_voiceprint` reads the speaker's voiceprint row along (see `speaker_voiceprint`). Hand-written SQL
+    (voiceid_site.rows): every evaluation of a live call reads its claimed speaker and voiceprint.
     """
-    speakers = Speaker.objects.filter(domain=domain)
-    if with_voiceprint:
-        speakers = speakers.select_related("voiceprint")
     if is_generated_id(speaker_id):
-        speaker = speakers.filter(generated_speaker_id=speaker_id).first()
+        speaker = rows.row_by_key(
+            Speaker, columns=["domain_id", "generated_speaker_id"], values=[domain.pk, speaker_id]
+        )
     else:
-        # Found by keyed hash: the clear id is never stored, and the lookup stays one index probe.
-        digests = envelope.lookup_digests(domain, speaker_id)
-        speaker = speakers.filter(customer_speaker_index__in=digests).first()
-    if speaker is not None:
-        speaker.domain = domain  # already loaded: spare the query speaker_to_api would make
-        if with_voiceprint and (voiceprint := speaker_voiceprint(speaker)) is not None:
+        # Found by keyed hash: the clear id is never stored, and the lookup stays one index probe per data
+        # key generation the hash may be under (one, or two while a rotation runs).
+        speaker = None
+        for digest in envelope.lookup_digests(domain, speaker_id):
+            speaker = rows.row_by_key(
+                Speaker, columns=["domain_id", "customer_speaker_index"], values=[domain.pk, digest]
+            )
+            if speaker is not None:
+                break
+    if speaker is None:
+        return None
+    speaker.domain = domain  # already loaded: spare the query speaker_to_api would make
+    if with_voiceprint:
+        voiceprint = rows.row_by_key(SpeakerVoiceprint, columns=["speaker_id"], values=[speaker.pk])
+        if voiceprint is not None:
             voiceprint.domain = domain  # likewise for the query sealing would make
+            voiceprint.speaker = speaker
+        # As select_related would: `speaker.voiceprint` then needs no query (and raises if there is none).
+        Speaker.voiceprint.related.set_cached_value(speaker, voiceprint)
     return speaker
 
 

@@ -104,3 +104,38 @@ def test_an_update_writes_the_fields_named_and_no_other(session: Session) -> Non
     assert stored.auth_result == {"Decision": "REJECT", "Score": 12}
     assert stored.updated_at == session.updated_at
     assert stored.audio_seconds == 1.25
+
+
+def test_a_conditional_update_applies_while_its_conditions_hold(session: Session) -> None:
+    session.auth_result_key = "key-2"
+
+    with transaction.atomic():
+        updated = rows.update(
+            session,
+            fields=["auth_result_key"],
+            unchanged=["updated_at"],
+            differing={"auth_result_key": "key-1"},
+        )
+
+    assert updated == 1
+    assert Session.objects.get(pk=session.pk).auth_result_key == "key-2"
+
+
+def test_a_conditional_update_of_a_row_that_moved_changes_nothing(session: Session) -> None:
+    Session.objects.filter(pk=session.pk).update(updated_at=timezone.now())
+    session.auth_result_key = "key-2"
+
+    with transaction.atomic():
+        assert rows.update(session, fields=["auth_result_key"], unchanged=["updated_at"]) == 0
+
+    assert Session.objects.get(pk=session.pk).auth_result_key == ""
+
+
+def test_a_conditional_update_of_a_row_holding_the_excluded_value_changes_nothing(session: Session) -> None:
+    Session.objects.filter(pk=session.pk).update(auth_result_key="key-1")
+    session.auth_result = {"Decision": "REJECT"}
+
+    with transaction.atomic():
+        assert rows.update(session, fields=["auth_result"], differing={"auth_result_key": "key-1"}) == 0
+
+    assert Session.objects.get(pk=session.pk).auth_result == {"Decision": "ACCEPT", "Score": 97}

@@ -11,7 +11,7 @@ change here and callers still get and pass model instances.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,13 +116,33 @@ def insert(instance: Model) -> None:
     instance._state.db = connection.alias
 
 
-def update(instance: Model, *, fields: Sequence[str]) -> None:
+def update(
+    instance: Model,
+    *,
+    fields: Sequence[str],
+    unchanged: Sequence[str] = (),
+    differing: Mapping[str, Any] | None = None,
+) -> int:
     """UPDATE `instance`'s row with the values of its `fields` (as `save(update_fields=...)` would, sending
-    no signals)."""
+    no signals); the number of rows updated, 0 or 1.
+
+    A conditional update: only if the row still holds the values `instance` has for the fields in
+    `unchanged`, and does not hold the values given in `differing` (field name to value).
+    """
     meta = instance._meta
     targets = [meta.get_field(name) for name in fields]
     assignments = ", ".join(f"{_quote(field.column)} = %s" for field in targets)
-    values = [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in targets]
-    sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {_quote(meta.pk.column)} = %s"
+    params = [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in targets]
+    conditions = [f"{_quote(meta.pk.column)} = %s"]
+    params.append(instance.pk)
+    for field in (meta.get_field(name) for name in unchanged):
+        conditions.append(f"{_quote(field.column)} = %s")
+        params.append(field.get_db_prep_value(getattr(instance, field.attname), connection))
+    for name, value in (differing or {}).items():
+        field = meta.get_field(name)
+        conditions.append(f"NOT ({_quote(field.column)} = %s)")
+        params.append(field.get_db_prep_value(value, connection))
+    sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, instance.pk])
+        cursor.execute(sql, params)
+        return cursor.rowcount
