@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from domains import envelope
-from domains.models import Domain
+from domains import selectors as domain_selectors
+from voiceid_site import rows
 from voiceid_site.ids import is_generated_id
 
 logger = logging.getLogger("voiceid.audit")
@@ -27,7 +28,7 @@ def _clip(field: str, value: str) -> str:
 
 def customer_id_digest(*, domain_id: str, customer_speaker_id: str) -> bytes | None:
     """The domain's keyed digest of a customer id, as speakers are indexed; None when it cannot be made."""
-    domain = Domain.objects.filter(domain_id=domain_id).first()
+    domain = domain_selectors.domain_find(domain_id=domain_id)
     if domain is None:
         return None
     try:
@@ -85,7 +86,7 @@ def audit_event_record(
     )
     try:
         with transaction.atomic():
-            event.save(force_insert=True)
+            rows.insert(event)  # hand-written SQL (voiceid_site.rows): every evaluation is recorded
     except Exception:
         logger.exception("audit: could not record %s by %s", action, actor)
         return None

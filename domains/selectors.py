@@ -35,13 +35,15 @@ def _domain_or_404(domain: Domain | None, domain_id: str) -> Domain:
     return domain
 
 
-def domain_get(*, domain_id: str, for_update: bool = False) -> Domain:
-    """The domain row alone: what every speaker, watchlist, fraudster and session operation needs.
+def domain_find(*, domain_id: str, for_update: bool = False) -> Domain | None:
+    """The domain row alone, None if there is none. Read by hand-written SQL (voiceid_site.rows): every API
+    request on a domain starts here."""
+    return rows.row_by_key(Domain, columns=["domain_id"], values=[domain_id], for_update=for_update)
 
-    Read by hand-written SQL (voiceid_site.rows): every API request on a domain starts here.
-    """
-    found = rows.row_by_key(Domain, columns=["domain_id"], values=[domain_id], for_update=for_update)
-    return _domain_or_404(found, domain_id)
+
+def domain_get(*, domain_id: str, for_update: bool = False) -> Domain:
+    """The domain row alone: what every speaker, watchlist, fraudster and session operation needs."""
+    return _domain_or_404(domain_find(domain_id=domain_id, for_update=for_update), domain_id)
 
 
 def domain_describe(*, domain_id: str) -> Domain:
