@@ -696,7 +696,15 @@ def _load_cached(path: str) -> GE2EEncoder:
     return GE2EEncoder.from_file(path)
 
 
+@functools.cache
+def _load_configured(configured: str | None) -> GE2EEncoder:
+    return _load_cached(os.path.realpath(weights.model_path()))
+
+
 def load_encoder(path: str | os.PathLike[str] | None = None) -> GE2EEncoder:
     """The GE2E encoder, loaded once per process and file; ``None`` means :func:`weights.model_path`."""
-    resolved = weights.model_path() if path is None else os.fspath(path)
-    return _load_cached(os.path.realpath(resolved))
+    if path is None:
+        # Every request of a live call asks for the encoder: find the file once per configured location
+        # instead of checking and resolving its path each time.
+        return _load_configured(os.environ.get(weights.MODEL_PATH_ENV))
+    return _load_cached(os.path.realpath(os.fspath(path)))
