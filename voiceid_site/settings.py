@@ -110,7 +110,14 @@ else:
                 # instead of failing with "database is locked" half-way through a transaction.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # A checkpoint (copying the write-ahead log into the database file, with two fsyncs) runs in
+                # the request whose commit fills the log, which then waits on the disk. SQLite's default, every
+                # 1,000 pages (4 MB), meant one every ~70 chunks of live calls (each saves a 40 KB stream
+                # state): several a second at 50 calls. 10,000 pages (40 MB) let the server take ~15 % more
+                # chunks a second (docs/benchmarks.md), for a log file that may reach 40 MB.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000;"
+                ),
             },
             # Opening a SQLite connection costs ~2.4 ms of CPU (Django registers its SQL functions on every
             # new one): as much as the rest of a PutSessionAudio's database work. Each server thread keeps
