@@ -814,8 +814,10 @@ def render(run: VoiceRun) -> str:
         f"- A second client per call polls EvaluateSession every {run.poll_seconds:g} s from the first chunk "
         "on, as an agent application would; once a call has 10 s of net speech nearly every poll finds new "
         "audio, so it is the *after a new chunk* kind of section 2.",
-        "- Every request was signed before the run and replayed over 2 keep-alive connections per call, "
-        "spread evenly over the workers. Latency is measured at the client; *inside voiceid* is the "
+        "- Every request was signed before the run and replayed over 2 keep-alive connections per call: the "
+        "calls' audio connections spread evenly over the workers, and their polling connections likewise "
+        "(spread as one set, one worker could end up with most of the audio and the other most of the "
+        "polls). Latency is measured at the client; *inside voiceid* is the "
         "`duration_ms` the API logs for each request (from authentication to the response), so the "
         "difference is queueing for a worker thread and the GIL, HTTP, and the load generator's own threads.",
         "- Afterwards EndSession reports each call's AudioReceivedInSeconds, which must equal what it sent, "

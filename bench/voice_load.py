@@ -310,10 +310,16 @@ def run_calls(
         setup.close()
     puts = [[api.put_audio(plan.session_name, chunk) for chunk in plan.chunks] for plan in plans]
     evaluates = [api.sign("EvaluateSession", SessionNameOrId=plan.session_name) for plan in plans]
-    # Two connections per call, spread evenly over the workers as many independent clients end up
-    # (bench/load.py: left alone, one worker may hold most connections and serve them on one core).
+    # Two connections per call, the calls' audio connections spread evenly over the workers and so are their
+    # polling ones, as many independent clients end up (bench/load.py: left alone, one worker may hold most
+    # connections and serve them on one core). Spread as one set, one worker could take most of the audio
+    # (four requests a second per call) and the other most of the polls (one a second): measured, that left
+    # one worker at 0.95 cores with its calls falling behind and the other at 0.75.
     probe = api.sign("DescribeDomain")
-    conns, balanced = load.open_balanced(api.host, api.port, probe, 2 * len(plans), workers)
+    audio_conns, audio_balanced = load.open_balanced(api.host, api.port, probe, len(plans), workers)
+    poll_conns, poll_balanced = load.open_balanced(api.host, api.port, probe, len(plans), workers)
+    conns = audio_conns + poll_conns
+    balanced = None if None in (audio_balanced, poll_balanced) else bool(audio_balanced and poll_balanced)
     start = time.perf_counter() + _START_DELAY_SECONDS
     threads = []
     for slot in range(len(plans)):
@@ -322,7 +328,7 @@ def run_calls(
         phase = slot / len(plans)
         done = threading.Event()
         stream_args = (
-            conns[2 * slot],
+            audio_conns[slot],
             puts[slot],
             records[slot],
             start + phase * CHUNK_SECONDS,
@@ -330,7 +336,7 @@ def run_calls(
             done,
         )
         poll_args = (
-            conns[2 * slot + 1],
+            poll_conns[slot],
             evaluates[slot],
             records[slot],
             start + (0.5 + phase) * evaluate_every,
