@@ -698,6 +698,8 @@ def _load_cached(path: str) -> GE2EEncoder:
 
 @functools.cache
 def _load_configured(configured: str | None) -> GE2EEncoder:
+    """The encoder :func:`weights.model_path` finds while ``VOICEID_MODEL_PATH`` is ``configured``: the
+    argument is only the cache key, so that changing the variable finds the file afresh."""
     return _load_cached(os.path.realpath(weights.model_path()))
 
 
