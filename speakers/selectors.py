@@ -39,6 +39,9 @@ def speaker_find(*, domain: Domain, speaker_id: str, with_voiceprint: bool = Fal
         return None
     speaker.domain = domain  # already loaded: spare the query speaker_to_api would make
     if with_voiceprint:
+        # A second statement, not a join: a change committed between the two (an opt-out, a deletion, a new
+        # enrollment) is seen by the second only. An opted-out or deleted speaker's voiceprint is then already
+        # gone, so it is never scored; a new one is scored against the speaker row as read just before.
         voiceprint = rows.row_by_key(SpeakerVoiceprint, columns=["speaker_id"], values=[speaker.pk])
         if voiceprint is not None:
             voiceprint.domain = domain  # likewise for the query sealing would make

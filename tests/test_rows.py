@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from calls import services
@@ -139,3 +140,27 @@ def test_a_conditional_update_of_a_row_holding_the_excluded_value_changes_nothin
         assert rows.update(session, fields=["auth_result"], differing={"auth_result_key": "key-1"}) == 0
 
     assert Session.objects.get(pk=session.pk).auth_result == {"Decision": "ACCEPT", "Score": 97}
+
+
+def test_a_null_column_still_holding_null_counts_as_unchanged(session: Session) -> None:
+    assert session.ended_at is None
+
+    with transaction.atomic():
+        assert rows.lock_if_unchanged(session, fields=["ended_at"])
+
+
+def test_a_null_column_differs_from_any_value_as_with_exclude(session: Session) -> None:
+    session.auth_result_key = "key-3"
+    moment = timezone.now()
+
+    with transaction.atomic():
+        updated = rows.update(session, fields=["auth_result_key"], differing={"ended_at": moment})
+
+    assert updated == Session.objects.filter(pk=session.pk).exclude(ended_at=moment).count() == 1
+    assert Session.objects.get(pk=session.pk).auth_result_key == "key-3"
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite has no row locks: FOR UPDATE is left out")
+def test_locking_a_row_outside_a_transaction_is_refused_as_the_orm_refuses_it(domain_model: Domain) -> None:
+    with pytest.raises(TransactionManagementError):
+        rows.row_by_key(Domain, columns=["domain_id"], values=[domain_model.domain_id], for_update=True)

@@ -10,13 +10,15 @@ change here and callers still get and pass model instances.
 
 from __future__ import annotations
 
-import functools
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
+from django.db.transaction import TransactionManagementError
 
 
 def _quote(name: str) -> str:
@@ -25,7 +27,37 @@ def _quote(name: str) -> str:
 
 def _lock_clause(for_update: bool) -> str:
     # select_for_update() is a no-op on SQLite, whose writers lock the whole file; so is this.
-    return " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
+    if not (for_update and connection.features.has_select_for_update):
+        return ""
+    if connection.get_autocommit():
+        # As the ORM refuses it: outside a transaction the lock would end with the statement.
+        raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+    return " FOR UPDATE"
+
+
+def _equals(field: Field[Any, Any], value: Any) -> tuple[str, list[Any]]:
+    """`column = value` as the ORM's exact lookup writes it (IS NULL for None)."""
+    if value is None:
+        return f"{_quote(field.column)} IS NULL", []
+    return f"{_quote(field.column)} = %s", [field.get_db_prep_value(value, connection)]
+
+
+def _differs(field: Field[Any, Any], value: Any) -> tuple[str, list[Any]]:
+    """`NOT (column = value)` as the ORM's exclude() writes it: a NULL column differs from any value."""
+    if value is None:
+        return f"{_quote(field.column)} IS NOT NULL", []
+    condition, params = _equals(field, value)
+    if field.null:
+        condition = f"({_quote(field.column)} IS NULL OR NOT ({condition}))"
+    else:
+        condition = f"NOT ({condition})"
+    return condition, params
+
+
+def _where(pairs: Sequence[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    return " AND ".join(condition for condition, _ in pairs), [
+        param for _, params in pairs for param in params
+    ]
 
 
 @dataclass(frozen=True)
@@ -39,19 +71,30 @@ class _Reader:
     converters: list[tuple[int, list[Any], Any]]
 
 
-@functools.cache
-def _reader(model: type[Model], vendor: str) -> _Reader:
-    # Per vendor, not per connection: the converters are the backend's and the fields' own functions, which
-    # every connection to that kind of database applies alike (each thread has its own connection).
+# Per connection (each thread has its own, and keeps it): the backend's converters are its own methods.
+_readers: weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict[type[Model], _Reader]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _reader(model: type[Model]) -> _Reader:
+    wrapper = connections[connection.alias or DEFAULT_DB_ALIAS]
+    known = _readers.setdefault(wrapper, {})
+    if model not in known:
+        known[model] = _new_reader(model, wrapper)
+    return known[model]
+
+
+def _new_reader(model: type[Model], wrapper: BaseDatabaseWrapper) -> _Reader:
     fields = model._meta.concrete_fields
     converters = []
     for position, field in enumerate(fields):
         column = field.get_col(model._meta.db_table)
-        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        found = wrapper.ops.get_db_converters(column) + column.get_db_converters(wrapper)
         if found:
             converters.append((position, found, column))
     return _Reader(
-        columns=", ".join(_quote(field.column) for field in fields),
+        columns=", ".join(wrapper.ops.quote_name(field.column) for field in fields),
         attnames=[field.attname for field in fields],
         converters=converters,
     )
@@ -66,14 +109,17 @@ def row_by_key[M: Model](
     until the transaction ends, as `select_for_update()` does. The row comes back as a model instance
     (`Model.from_db`, as the ORM builds them), with every field's database converter applied.
     """
-    reader = _reader(model, connection.vendor)
-    where = " AND ".join(f"{_quote(column)} = %s" for column in columns)
+    reader = _reader(model)
+    by_column = {field.column: field for field in model._meta.concrete_fields}
+    where, params = _where(
+        [_equals(by_column[column], value) for column, value in zip(columns, values, strict=True)]
+    )
     sql = (
         f"SELECT {reader.columns} FROM {_quote(model._meta.db_table)} WHERE {where} LIMIT 1"
         f"{_lock_clause(for_update)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(values))
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -89,8 +135,7 @@ def lock_if_unchanged(instance: Model, *, fields: Sequence[str]) -> bool:
     (a compare-and-swap); False, locking nothing, if the row changed or is gone."""
     meta = instance._meta
     targets = [meta.pk, *(meta.get_field(name) for name in fields)]
-    where = " AND ".join(f"{_quote(field.column)} = %s" for field in targets)
-    params = [field.get_db_prep_value(getattr(instance, field.attname), connection) for field in targets]
+    where, params = _where([_equals(field, getattr(instance, field.attname)) for field in targets])
     sql = f"SELECT 1 FROM {_quote(meta.db_table)} WHERE {where}{_lock_clause(True)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -133,16 +178,11 @@ def update(
     targets = [meta.get_field(name) for name in fields]
     assignments = ", ".join(f"{_quote(field.column)} = %s" for field in targets)
     params = [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in targets]
-    conditions = [f"{_quote(meta.pk.column)} = %s"]
-    params.append(instance.pk)
-    for field in (meta.get_field(name) for name in unchanged):
-        conditions.append(f"{_quote(field.column)} = %s")
-        params.append(field.get_db_prep_value(getattr(instance, field.attname), connection))
-    for name, value in (differing or {}).items():
-        field = meta.get_field(name)
-        conditions.append(f"NOT ({_quote(field.column)} = %s)")
-        params.append(field.get_db_prep_value(value, connection))
-    sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {' AND '.join(conditions)}"
+    pairs = [_equals(meta.pk, instance.pk)]
+    pairs += [_equals(field, getattr(instance, field.attname)) for field in map(meta.get_field, unchanged)]
+    pairs += [_differs(meta.get_field(name), value) for name, value in (differing or {}).items()]
+    where, conditions = _where(pairs)
+    sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {where}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params + conditions)
         return cursor.rowcount
