@@ -66,6 +66,7 @@ class _Reader:
 
     columns: str  # the SELECT list: every concrete field's column, in the model's field order
     attnames: list[str]
+    fields: dict[str, Field[Any, Any]]  # by column name
     # (position, converters, column expression): what the ORM applies to values it reads (text to datetime
     # on SQLite, JSON text to objects, ...), found once per model as its compiler finds them per query.
     converters: list[tuple[int, list[Any], Any]]
@@ -96,6 +97,7 @@ def _new_reader(model: type[Model], wrapper: BaseDatabaseWrapper) -> _Reader:
     return _Reader(
         columns=", ".join(wrapper.ops.quote_name(field.column) for field in fields),
         attnames=[field.attname for field in fields],
+        fields={field.column: field for field in fields},
         converters=converters,
     )
 
@@ -110,9 +112,8 @@ def row_by_key[M: Model](
     (`Model.from_db`, as the ORM builds them), with every field's database converter applied.
     """
     reader = _reader(model)
-    by_column = {field.column: field for field in model._meta.concrete_fields}
     where, params = _where(
-        [_equals(by_column[column], value) for column, value in zip(columns, values, strict=True)]
+        [_equals(reader.fields[column], value) for column, value in zip(columns, values, strict=True)]
     )
     sql = (
         f"SELECT {reader.columns} FROM {_quote(model._meta.db_table)} WHERE {where} LIMIT 1"
