@@ -117,19 +117,27 @@ class Stack:
         return self._spawn(command)
 
     def wait_for_workers(self, count: int, *, seconds: float = 90) -> None:
-        """Until `count` workers answer a ping through the broker: started, connected and consuming."""
+        """Until `count` workers answer a ping through the broker: started, connected and consuming. On a
+        timeout the error carries the last ping's output and the processes' logs (seen once, unexplained)."""
+        last_ping = [""]
 
         def answering() -> bool:
             done = subprocess.run(
                 [sys.executable, "-m", "celery", "-A", "voiceid_site", "inspect", "ping", "--json", "-t", "2"],
                 cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
             )  # fmt: skip
+            last_ping[0] = (done.stdout + done.stderr)[-2000:]
             try:
                 return len(json.loads(done.stdout.strip().splitlines()[-1])) >= count
             except (IndexError, ValueError):
                 return False
 
-        wait_for(answering, seconds=seconds, what=f"{count} workers to answer a ping", every=1.0)
+        try:
+            wait_for(answering, seconds=seconds, what=f"{count} workers to answer a ping", every=1.0)
+        except AssertionError as error:
+            raise AssertionError(
+                f"{error}\nthe last ping said:\n{last_ping[0]}\nlogs:\n{self.logs()}"
+            ) from None
 
     def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.folder / f"process-{len(self.processes)}.log", "wb")  # noqa: SIM115 - kept open by the child
