@@ -122,14 +122,10 @@ def generation_for_write(domain: Domain) -> int:
     held = _generation_held.get()
     if connection.in_atomic_block and held is not None and held[0] == domain.pk:
         current = held[1]
-    elif connection.in_atomic_block and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_KEY_SHARE_SQL, [domain.pk])
-            row = cursor.fetchone()
-        current = row[0] if row else None
     else:
+        locks = connection.in_atomic_block and connection.vendor == "postgresql"
         with connection.cursor() as cursor:
-            cursor.execute(_GENERATION_SQL, [domain.pk])
+            cursor.execute(_KEY_SHARE_SQL if locks else _GENERATION_SQL, [domain.pk])
             row = cursor.fetchone()
         current = row[0] if row else None
     if current is not None:
