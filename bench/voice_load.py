@@ -312,9 +312,9 @@ def run_calls(
     evaluates = [api.sign("EvaluateSession", SessionNameOrId=plan.session_name) for plan in plans]
     # Two connections per call, the calls' audio connections spread evenly over the workers and so are their
     # polling ones, as many independent clients end up (bench/load.py: left alone, one worker may hold most
-    # connections and serve them on one core). Spread as one set, one worker could take most of the audio
-    # (four requests a second per call) and the other most of the polls (one a second): measured, that left
-    # one worker at 0.95 cores with its calls falling behind and the other at 0.75.
+    # connections and serve them on one core). Spread as one set, how the audio (four requests a second per
+    # call) and the polls (one a second) split between the workers was left to chance. (The workers' CPU
+    # still differs, ~0.93 against ~0.8 cores at 50 calls on SQLite, for reasons not yet known.)
     probe = api.sign("DescribeDomain")
     audio_conns, audio_balanced = load.open_balanced(api.host, api.port, probe, len(plans), workers)
     poll_conns, poll_balanced = load.open_balanced(api.host, api.port, probe, len(plans), workers)
