@@ -22,8 +22,8 @@ under 75 % coverage) without changing the stream, so a stream fed in any chunks 
 :meth:`GE2EEncoder.embed` on the concatenated audio.
 
 Speed. The LSTM is sequential in time, so on one window numpy spends each step on a matrix-vector product
-that reads all of a layer's weights; W @ states for 2 windows costs barely more than for 1, and 16 cost
-~6 ms a window against ~12 ms alone. Whole recordings run all their windows in batches. A stream runs a
+that reads all of a layer's weights, plus a dozen small array operations; 16 windows at once cost ~6 ms a
+window against ~12 ms alone. Whole recordings run all their windows in batches. A stream runs a
 window ahead, frame by frame as its frames become final, whenever the window is likely to need no gain
 (loud speech, the usual case): the 2 or 3 windows that overlap then share every step, an ended window
 costs only its linear head, and ``embedding()`` runs only the zero-padded end of the last window instead
@@ -75,6 +75,8 @@ LAYERS = 3
 # Windows per LSTM call: large enough for efficient matmuls, small enough to bound memory on long audio (16:
 # 6.4 ms a window on the 2-core bench machine, against 12 ms alone; 32 is no faster there).
 MAX_BATCH = 16
+# Up to this many state columns, the recurrence multiplies column by column (GE2EEncoder.run says why).
+COLUMN_BY_COLUMN_WIDTH = 3
 # A stream runs each window frame by frame as its frames arrive, at gain 1, when the audio is loud enough that
 # the window will most likely need no gain: mean square at least this fraction of the -30 dBFS target, judged
 # on the frames the stream holds when the window starts, then on the window's own frames once it has this many.
@@ -344,6 +346,12 @@ class GE2EEncoder:
         sequence = np.ascontiguousarray(mels.transpose(1, 0, 2), dtype=np.float32).reshape(steps * batch, -1)
         projected = np.zeros((steps, 4 * h, width), np.float32)
         gates = np.empty((4 * h, width), np.float32)
+        # For 2 or 3 columns OpenBLAS's matrix product can be slower than one matrix-vector product per column
+        # (on the AMD EPYC bench VM of 2026-11-21: 42 us for W @ 2 columns, 12 us for W @ 1 column; 62 against
+        # 37 us for 3; from 4 columns on, the matrix product is as fast or faster), so narrow states go column
+        # by column and still share the step's other operations.
+        by_column = 1 < width <= COLUMN_BY_COLUMN_WIDTH
+        gate_columns = [gates[:, k] for k in range(width)]
         # Views made once: at one or two windows a step is ~20 us, of which numpy's per-call cost is a third.
         sigmoids, in_gate, forget_gate, out_gate, cell_gate = (
             gates[:h3],
@@ -368,7 +376,11 @@ class GE2EEncoder:
                 cell = np.zeros((h, width), np.float32)
                 hidden[:, :batch], cell[:, :batch] = state[layer, 0], state[layer, 1]
                 for step, gates_in in enumerate(projected):
-                    np.matmul(w_hh, hidden, out=gates)
+                    if by_column:
+                        for k, gate_column in enumerate(gate_columns):
+                            np.matmul(w_hh, hidden[:, k], out=gate_column)
+                    else:
+                        np.matmul(w_hh, hidden, out=gates)
                     gates += gates_in
                     np.tanh(gates, out=gates)
                     sigmoids += one  # 2 sigmoid(x) of i, f, o; tanh(x) of g

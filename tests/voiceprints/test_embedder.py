@@ -270,7 +270,9 @@ def test_running_frames_in_pieces_continues_the_same_network_state(encoder):
     for start, stop in ((1, 40), (40, 41), (41, 160)):
         state = encoder.run(mels[:, start:stop], state)
 
-    np.testing.assert_allclose(state, whole, atol=2e-6)
+    # Equal to float32 rounding, which is relative: cell states reach ~7.5, where adjacent floats are 5e-7
+    # apart, and the products sum in other orders for other numbers of steps.
+    np.testing.assert_allclose(state, whole, rtol=1e-6, atol=2e-6)
     np.testing.assert_allclose(encoder.head(state), encoder.forward(mels), atol=1e-6)
 
 
