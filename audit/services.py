@@ -58,7 +58,8 @@ def audit_event_record(
 
     `resource_id`, `speaker_id` and `requested_speaker_id` (the id a request named, when the resource id
     came from the answer) may be a generated id or a CustomerSpeakerId: a customer id is stored only as the
-    domain's keyed digest. Runs in its own savepoint, outside any handler's transaction.
+    domain's keyed digest. Runs after the handler's transaction, as one statement of its own (in a savepoint
+    if a transaction is open).
     """
     digest: bytes | None = None
     for value in (requested_speaker_id, speaker_id, resource_id if resource_type == "SPEAKER" else ""):
@@ -85,8 +86,13 @@ def audit_event_record(
         request_id=_clip("request_id", request_id),
     )
     try:
-        with transaction.atomic():
-            rows.insert(event)  # hand-written SQL (voiceid_site.rows): every evaluation is recorded
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: a failed insert must not break the caller's transaction
+                rows.insert(event)
+        else:
+            # One statement in autocommit is atomic by itself; BEGIN and COMMIT would add two round trips to
+            # PostgreSQL to every evaluation of a live call. Hand-written SQL (voiceid_site.rows) likewise.
+            rows.insert(event)
     except Exception:
         logger.exception("audit: could not record %s by %s", action, actor)
         return None

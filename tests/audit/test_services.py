@@ -70,3 +70,21 @@ def test_the_source_ip_honours_x_forwarded_for_only_behind_a_proxy(behind_proxy,
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
     with override_settings(VOICEID_BEHIND_PROXY=behind_proxy):
         assert recording.client_ip(request) == expected
+
+
+def test_an_event_recorded_outside_a_transaction_is_one_statement(transactional_db):
+    # Every evaluation of a live call is recorded: BEGIN and COMMIT around the one INSERT would be two more
+    # round trips to PostgreSQL for nothing, since a single statement is atomic by itself.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        event = _event()
+    assert [query["sql"].split()[0] for query in queries] == ["INSERT"]
+    assert AuditEvent.objects.get().pk == event.pk
+
+
+def test_a_recording_error_outside_a_transaction_leaves_the_connection_usable(transactional_db, caplog):
+    assert services.audit_event_record(actor="ann", channel="API", action="X", status=-1) is None
+    assert "could not record" in caplog.text
+    assert _event().pk == AuditEvent.objects.get().pk
