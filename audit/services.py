@@ -91,7 +91,8 @@ def audit_event_record(
                 rows.insert(event)
         else:
             # One statement in autocommit is atomic by itself; BEGIN and COMMIT would add two round trips to
-            # PostgreSQL to every evaluation of a live call. Hand-written SQL (voiceid_site.rows) likewise.
+            # PostgreSQL to every evaluation of a live call (whose insert is hand-written SQL for the same
+            # reason: voiceid_site/rows.py).
             rows.insert(event)
     except Exception:
         logger.exception("audit: could not record %s by %s", action, actor)
