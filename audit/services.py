@@ -86,14 +86,14 @@ def audit_event_record(
         request_id=_clip("request_id", request_id),
     )
     try:
-        if transaction.get_connection().in_atomic_block:
-            with transaction.atomic():  # a savepoint: a failed insert must not break the caller's transaction
-                rows.insert(event)
-        else:
+        if transaction.get_autocommit():
             # One statement in autocommit is atomic by itself; BEGIN and COMMIT would add two round trips to
             # PostgreSQL to every evaluation of a live call (whose insert is hand-written SQL for the same
             # reason: voiceid_site/rows.py).
             rows.insert(event)
+        else:
+            with transaction.atomic():  # a savepoint: a failed insert must not break the caller's transaction
+                rows.insert(event)
     except Exception:
         logger.exception("audit: could not record %s by %s", action, actor)
         return None
