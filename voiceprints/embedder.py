@@ -350,8 +350,7 @@ class GE2EEncoder:
         # (on the AMD EPYC bench VM of 2026-11-21: 42 us for W @ 2 columns, 12 us for W @ 1 column; 62 against
         # 37 us for 3; from 4 columns on, the matrix product is as fast or faster), so narrow states go column
         # by column and still share the step's other operations.
-        by_column = 1 < width <= COLUMN_BY_COLUMN_WIDTH
-        gate_columns = [gates[:, k] for k in range(width)]
+        gate_columns = [gates[:, k] for k in range(width)] if 1 < width <= COLUMN_BY_COLUMN_WIDTH else []
         # Views made once: at one or two windows a step is ~20 us, of which numpy's per-call cost is a third.
         sigmoids, in_gate, forget_gate, out_gate, cell_gate = (
             gates[:h3],
@@ -376,7 +375,7 @@ class GE2EEncoder:
                 cell = np.zeros((h, width), np.float32)
                 hidden[:, :batch], cell[:, :batch] = state[layer, 0], state[layer, 1]
                 for step, gates_in in enumerate(projected):
-                    if by_column:
+                    if gate_columns:
                         for k, gate_column in enumerate(gate_columns):
                             np.matmul(w_hh, hidden[:, k], out=gate_column)
                     else:
