@@ -18,6 +18,7 @@ from django.db import connection
 
 from calls import evaluation, services
 from calls.models import Session, SessionAudio
+from tests.conftest import racing_writers
 from voiceid_site import demo
 from voiceprints import audio
 from voiceprints.engine import CallStream
@@ -145,11 +146,8 @@ def test_an_enrollment_requested_while_a_chunk_was_worked_is_kept(session, chunk
     assert "net speech collected" in answer.enrollment_message
 
 
+@racing_writers
 def test_chunks_of_one_call_sent_at_once_from_threads_are_each_applied_once(session, chunks):
-    if connection.vendor == "sqlite":
-        # The in-memory test database is a shared cache, whose table locks fail at once (SQLITE_LOCKED)
-        # instead of waiting out busy_timeout as the file database of the embedded mode does.
-        pytest.skip("concurrent writers need PostgreSQL or a file database")
     start = threading.Barrier(len(chunks))
     errors: list[BaseException] = []
 

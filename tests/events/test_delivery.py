@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from events import delivery, services, tasks, webhooks
 from events.models import Delivery, DetailType, Event, WebhookSubscription
+from tests.conftest import racing_writers
 from tests.events.conftest import make_domain
 from tests.events.receiver import Answer, Receiver
 
@@ -207,11 +208,7 @@ def test_a_second_run_during_the_first_ones_post_does_not_send_again(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    connection.vendor == "sqlite",
-    reason="the in-memory SQLite test database is a shared cache, whose table locks fail at once "
-    "(SQLITE_LOCKED) instead of waiting out busy_timeout: racing writers need PostgreSQL (DATABASE_URL)",
-)
+@racing_writers
 def test_two_workers_racing_for_one_delivery_send_it_once(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
