@@ -38,6 +38,7 @@ import ctypes
 import functools
 import itertools
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -54,6 +55,7 @@ __all__ = [
     "load_encoder",
     "mel_filterbank",
     "mel_spectrogram",
+    "narrow_product_plan",
     "partial_starts",
 ]
 
@@ -75,7 +77,7 @@ LAYERS = 3
 # Windows per LSTM call: large enough for efficient matmuls, small enough to bound memory on long audio (16:
 # 6.4 ms a window on the 2-core bench machine, against 12 ms alone; 32 is no faster there).
 MAX_BATCH = 16
-# Up to this many state columns, the recurrence multiplies column by column (GE2EEncoder.run says why).
+# Up to this many state columns, the recurrence may multiply column by column (narrow_product_plan says when).
 COLUMN_BY_COLUMN_WIDTH = 3
 # A stream runs each window frame by frame as its frames arrive, at gain 1, when the audio is loud enough that
 # the window will most likely need no gain: mean square at least this fraction of the -30 dBFS target, judged
@@ -259,6 +261,40 @@ def _one_blas_thread() -> Iterator[None]:
         set_threads(previous)
 
 
+def narrow_product_plan(matrix: np.ndarray, *, rounds: int = 7, repeats: int = 20) -> frozenset[int]:
+    """The state widths (2 to COLUMN_BY_COLUMN_WIDTH) at which this machine multiplies ``matrix`` faster
+    one column at a time than as one matrix product.
+
+    It depends on the CPU, not on anything we can read. On an AMD EPYC (Zen 3) bench VM OpenBLAS took 42 us
+    for W @ 2 columns against 2 x 12 us column by column (62 against 37 us for 3); on an Intel Xeon
+    (Sapphire Rapids) one, 22 against 33 us (36 against 51 us for 3). A stream's windows run ahead 2 or 3 at
+    a time, so the wrong choice costs a fifth of its network time. Each encoder therefore measures, once:
+    the best of ``rounds`` interleaved rounds of each way, ~15 ms in all, so a busy moment does not decide.
+    Either way gives the same numbers to float32 rounding.
+    """
+    faster_by_column = set()
+    with _one_blas_thread():
+        for width in range(2, COLUMN_BY_COLUMN_WIDTH + 1):
+            states = np.ones((matrix.shape[1], width), np.float32)
+            out = np.empty((matrix.shape[0], width), np.float32)
+            column_states = [states[:, k] for k in range(width)]
+            column_outs = [out[:, k] for k in range(width)]
+            whole, by_column = float("inf"), float("inf")
+            for _ in range(rounds):
+                started = time.perf_counter()
+                for _ in range(repeats):
+                    np.matmul(matrix, states, out=out)
+                whole = min(whole, time.perf_counter() - started)
+                started = time.perf_counter()
+                for _ in range(repeats):
+                    for state, column_out in zip(column_states, column_outs, strict=True):
+                        np.matmul(matrix, state, out=column_out)
+                by_column = min(by_column, time.perf_counter() - started)
+            if by_column < whole:
+                faster_by_column.add(width)
+    return frozenset(faster_by_column)
+
+
 class GE2EEncoder:
     """resemblyzer 0.1.4's speaker encoder (GE2E, 256-d) with a numpy forward pass."""
 
@@ -299,6 +335,9 @@ class GE2EEncoder:
         linear = _param(model_state, "linear.weight", (EMBEDDING_SIZE, h))
         self._linear_t = np.ascontiguousarray(linear.T * np.float32(0.5))
         self._linear_b = _param(model_state, "linear.bias", (EMBEDDING_SIZE,))
+        # Narrow states (2 or 3 windows: a stream's windows run ahead) multiply column by column at these
+        # widths, as one matrix product at the others; measured on this machine, and settable for tests.
+        self.column_by_column_widths = narrow_product_plan(self._layers[0][1])
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> GE2EEncoder:
@@ -346,11 +385,10 @@ class GE2EEncoder:
         sequence = np.ascontiguousarray(mels.transpose(1, 0, 2), dtype=np.float32).reshape(steps * batch, -1)
         projected = np.zeros((steps, 4 * h, width), np.float32)
         gates = np.empty((4 * h, width), np.float32)
-        # For 2 or 3 columns OpenBLAS's matrix product can be slower than one matrix-vector product per column
-        # (on the AMD EPYC bench VM of 2026-11-21: 42 us for W @ 2 columns, 12 us for W @ 1 column; 62 against
-        # 37 us for 3; from 4 columns on, the matrix product is as fast or faster), so narrow states go column
-        # by column and still share the step's other operations.
-        gate_columns = [gates[:, k] for k in range(width)] if 1 < width <= COLUMN_BY_COLUMN_WIDTH else []
+        # For 2 or 3 columns OpenBLAS's matrix product can be slower than one matrix-vector product per column,
+        # depending on the CPU (narrow_product_plan); from 4 columns on it is as fast or faster. Where it is
+        # slower, narrow states go column by column and still share the step's other operations.
+        gate_columns = [gates[:, k] for k in range(width)] if width in self.column_by_column_widths else []
         # Views made once: at one or two windows a step is ~20 us, of which numpy's per-call cost is a third.
         sigmoids, in_gate, forget_gate, out_gate, cell_gate = (
             gates[:h3],

@@ -276,6 +276,20 @@ def test_running_frames_in_pieces_continues_the_same_network_state(encoder):
     np.testing.assert_allclose(encoder.head(state), encoder.forward(mels), atol=1e-6)
 
 
+@pytest.mark.parametrize("width", [2, 3])
+def test_narrow_states_run_the_same_column_by_column_or_as_one_product(encoder, monkeypatch, width):
+    # Which way runs is measured per machine (narrow_product_plan): both must give the same network.
+    mels = np.random.default_rng(width).random((width, 160, 40), dtype=np.float32) * np.float32(0.05)
+
+    monkeypatch.setattr(encoder, "column_by_column_widths", frozenset({width}))
+    by_column = encoder.run(mels)
+    monkeypatch.setattr(encoder, "column_by_column_widths", frozenset())
+    as_product = encoder.run(mels)
+
+    np.testing.assert_allclose(by_column, as_product, rtol=1e-6, atol=2e-6)
+    np.testing.assert_allclose(encoder.head(by_column), encoder.head(as_product), atol=1e-6)
+
+
 @pytest.mark.parametrize("count", [1, 3, 5, 13, 17])
 def test_a_batch_of_windows_embeds_each_as_alone(encoder, count):
     # Batches are padded to kernel-friendly widths and split at MAX_BATCH: neither may leak between windows.
