@@ -11,6 +11,7 @@ from django.utils import timezone
 from domains import blobstore
 from domains import selectors as domain_selectors
 from domains.models import Domain
+from events import actions as event_actions
 from fraudsters import selectors
 from fraudsters.models import Fraudster, FraudsterVoiceprint, Watchlist, WatchlistMembership
 from jobs.erasure import fraudster_prefix, schedule_erasure
@@ -229,7 +230,13 @@ def fraudster_delete(*, domain: Domain, fraudster_id: str) -> None:
     """Remove the fraudster from every watchlist and delete it; its stored audio goes with the next purge."""
     # Erasure is allowed on a deleted (SUSPENDED) domain too: removing a person's data is never refused.
     fraudster = _locked_fraudster(domain=domain, fraudster_id=fraudster_id)
-    _screening_changed(list(fraudster.memberships.values_list("watchlist_id", flat=True)))
+    memberships = list(fraudster.memberships.select_related("watchlist"))
+    _screening_changed([membership.watchlist_id for membership in memberships])
+    event_actions.fraudster_deleted(
+        domain=domain,
+        generated_fraudster_id=fraudster.generated_fraudster_id,
+        watchlist_ids=[membership.watchlist.watchlist_id for membership in memberships],
+    )
     fraudster.delete()
     schedule_erasure(
         prefix=fraudster_prefix(domain.domain_id, fraudster_id), reason=FRAUDSTER_DELETED_ERASURE_REASON

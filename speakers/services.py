@@ -12,6 +12,7 @@ from django.utils import timezone
 from domains import blobstore
 from domains import selectors as domain_selectors
 from domains.models import Domain
+from events import actions as event_actions
 from jobs import erasure
 from speakers import selectors
 from speakers.models import Speaker, SpeakerVoiceprint
@@ -62,13 +63,17 @@ def speaker_opt_out(*, domain: Domain, speaker_id: str) -> Speaker:
                 "was never enrolled, pass their CustomerSpeakerId.",
                 resource_type="SPEAKER",
             )
-        return _speaker_create(domain=domain, customer_speaker_id=speaker_id, status=Speaker.Status.OPTED_OUT)
-    speaker.status = Speaker.Status.OPTED_OUT
-    speaker.updated_at = timezone.now()
-    speaker.save(update_fields=["status", "updated_at"])
-    # The voiceprint goes at once; retained enrollment audio with the purge sweeper, within 24 hours.
-    SpeakerVoiceprint.objects.filter(speaker=speaker).delete()
-    _schedule_audio_erasure(domain, speaker, reason="speaker opted out")
+        speaker = _speaker_create(
+            domain=domain, customer_speaker_id=speaker_id, status=Speaker.Status.OPTED_OUT
+        )
+    else:
+        speaker.status = Speaker.Status.OPTED_OUT
+        speaker.updated_at = timezone.now()
+        speaker.save(update_fields=["status", "updated_at"])
+        # The voiceprint goes at once; retained enrollment audio with the purge sweeper, within 24 hours.
+        SpeakerVoiceprint.objects.filter(speaker=speaker).delete()
+        _schedule_audio_erasure(domain, speaker, reason="speaker opted out")
+    event_actions.speaker_opted_out(domain=domain, generated_speaker_id=speaker.generated_speaker_id)
     return speaker
 
 
@@ -78,6 +83,7 @@ def speaker_delete(*, domain: Domain, speaker_id: str) -> None:
     # Erasure is allowed on a deleted (SUSPENDED) domain too: removing a person's data is never refused.
     speaker = selectors.speaker_get(domain=domain, speaker_id=speaker_id)
     _schedule_audio_erasure(domain, speaker, reason="speaker deleted")
+    event_actions.speaker_deleted(domain=domain, generated_speaker_id=speaker.generated_speaker_id)
     speaker.delete()
     Domain.objects.filter(pk=domain.pk).update(speaker_count=F("speaker_count") - 1)
 
