@@ -11,12 +11,12 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from calls import services
+from calls import notifications, services
 from calls.models import Session
 from speakers import selectors as speaker_selectors
 from speakers import services as speaker_services
 from speakers.models import Speaker, SpeakerVoiceprint
-from voiceid_site.exceptions import ServiceError
+from voiceid_site.exceptions import Conflict, ServiceError
 from voiceprints import audio
 from voiceprints.engine import Voiceprint, voiceprint_of
 
@@ -38,11 +38,11 @@ def session_enrollment_complete(*, session_pk: int) -> str:
             raise ValueError("the call's audio held no speech")
         return _store(session_pk=session_pk, voiceprint=voiceprint, pcm=pcm)
     except ServiceError as error:
-        services.enrollment_failed(session_pk=session_pk, message=error.message)
+        services.enrollment_failed(session_pk=session_pk, error=error)
     except Exception as error:
         logger.exception("enrollment of session %s failed", session_pk)
         services.enrollment_failed(
-            session_pk=session_pk, message=f"The voiceprint could not be built: {error}."
+            session_pk=session_pk, error=ServiceError(f"The voiceprint could not be built: {error}.")
         )
     return Status.FAILED
 
@@ -63,7 +63,11 @@ def _store(*, session_pk: int, voiceprint: Voiceprint, pcm: bytes) -> str:
             if speaker is None
             else "The speaker opted out during the enrollment; nothing was kept."
         )
+        notifications.session_enrollment_finished(
+            session, speaker=speaker, enrollment_status=None, failure=Conflict(session.enrollment_message)
+        )
     else:
+        overwrite = speaker.status == Speaker.Status.ENROLLED
         speaker_services.speaker_enroll(
             speaker=speaker,
             voiceprint=voiceprint,
@@ -72,5 +76,10 @@ def _store(*, session_pk: int, voiceprint: Voiceprint, pcm: bytes) -> str:
         )
         session.enrollment_status = Status.COMPLETED
         session.enrollment_message = f"Enrolled from {voiceprint.speech_seconds:.1f} s of net speech."
+        notifications.session_enrollment_finished(
+            session,
+            speaker=speaker,
+            enrollment_status="ENROLLMENT_OVERWRITE" if overwrite else "NEW_ENROLLMENT",
+        )
     session.save(update_fields=["enrollment_status", "enrollment_message"])
     return session.enrollment_status

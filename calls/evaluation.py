@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from calls import selectors, services
+from calls import notifications, selectors, services
 from calls.models import Session
 from domains import selectors as domain_selectors
 from domains.models import Domain
@@ -334,7 +334,7 @@ def _results_swap(
     with transaction.atomic():
         # Hand-written SQL (voiceid_site.rows): most evaluations of a live call store new results.
         if rows.update(session, fields=changed, unchanged=["chunks_received", "updated_at"], differing=keys):
-            _record_access(session, claimed)
+            _results_stored(session, claimed)
             return True
     for field, value in original.items():  # not stored: leave the session as it was read
         setattr(session, field, value)
@@ -359,11 +359,13 @@ def _results_set(
     return changed
 
 
-def _record_access(session: Session, claimed: _Claimed) -> None:
-    """A new ACCEPT is an access of the speaker (spec: LastAccessedAt)."""
+def _results_stored(session: Session, claimed: _Claimed, *, auth_changed: bool = True) -> None:
+    """What follows new results, in their transaction: the speaker's access and the Evaluate Session Action."""
     assert session.auth_result is not None
-    if session.auth_result["Decision"] == "ACCEPT" and claimed.speaker is not None:
+    if auth_changed and session.auth_result["Decision"] == "ACCEPT" and claimed.speaker is not None:
+        # A new ACCEPT is an access of the speaker (spec: LastAccessedAt).
         speaker_services.speaker_record_access(speaker=claimed.speaker)
+    notifications.session_evaluated(session, speaker=claimed.speaker)
 
 
 @transaction.atomic
@@ -385,8 +387,7 @@ def _results_save(
     changed = _results_set(session, results=results, window=window)
     if changed:
         session.save(update_fields=changed)
-        if "auth_result" in changed:
-            _record_access(session, claimed)
+        _results_stored(session, claimed, auth_changed="auth_result" in changed)
     return session
 
 

@@ -19,16 +19,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from calls import selectors
+from calls import notifications, selectors
 from calls.models import Session, SessionAudio
 from domains import envelope
 from domains import selectors as domain_selectors
 from domains.models import Domain
 from fraudsters import selectors as fraudster_selectors
+from speakers import selectors as speaker_selectors
 from speakers import services as speaker_services
 from speakers.models import Speaker
 from voiceid_site import quotas, rows
-from voiceid_site.exceptions import Conflict, ValidationError
+from voiceid_site.exceptions import Conflict, ServiceError, ValidationError
 from voiceprints import audio
 from voiceprints.engine import CallStream, decode
 
@@ -99,6 +100,7 @@ def session_start(
     if speaker_id:
         _attach_speaker(session, speaker_id)
     session.save()
+    notifications.session_started(session)
     return session
 
 
@@ -120,6 +122,7 @@ def session_update(
     _apply(session, settings_)
     session.updated_at = timezone.now()
     session.save()
+    notifications.session_updated(session)
     return session
 
 
@@ -240,6 +243,7 @@ def session_end(*, domain: Domain, session_name_or_id: str) -> Session:
     if session.ended_at is None:
         session.ended_at = session.updated_at = timezone.now()
         session.save(update_fields=["ended_at", "updated_at"])
+        notifications.session_ended(session)
     return session
 
 
@@ -296,6 +300,7 @@ def session_enroll(*, domain: Domain, session_name_or_id: str) -> Session:
         session.enrollment_status = Status.NOT_ENOUGH_SPEECH
         session.enrollment_message = _collecting_message(session)
     session.save()
+    notifications.session_enrollment_requested(session)
     return session
 
 
@@ -311,8 +316,19 @@ def session_audio_pcm(session: Session, *, through: int | None = None) -> bytes:
     return b"".join(parts)
 
 
-def enrollment_failed(*, session_pk: int, message: str) -> None:
+@transaction.atomic
+def enrollment_failed(*, session_pk: int, error: ServiceError) -> None:
     """Record why an enrollment in progress could not complete (DescribeSession shows the message)."""
-    Session.objects.filter(pk=session_pk, enrollment_status=Status.IN_PROGRESS).update(
-        enrollment_status=Status.FAILED, enrollment_message=message[:500], updated_at=timezone.now()
+    session = (
+        Session.objects.select_for_update()
+        .select_related("domain")
+        .filter(pk=session_pk, enrollment_status=Status.IN_PROGRESS)
+        .first()
     )
+    if session is None:
+        return  # finished already, or the session is gone: nothing to report twice
+    session.enrollment_status, session.enrollment_message = Status.FAILED, error.message[:500]
+    session.updated_at = timezone.now()
+    session.save(update_fields=["enrollment_status", "enrollment_message", "updated_at"])
+    speaker = speaker_selectors.speaker_find(domain=session.domain, speaker_id=session.speaker_ref)
+    notifications.session_enrollment_finished(session, speaker=speaker, enrollment_status=None, failure=error)
