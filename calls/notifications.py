@@ -54,7 +54,7 @@ def session_enrollment_requested(session: Session) -> None:
 
 
 def session_evaluated(session: Session, *, speaker: Speaker | None) -> None:
-    """New results were stored: one event per new pair of result ids (a cached result records nothing)."""
+    """New results that reached or changed a decision were stored (calls.evaluation says when)."""
     assert session.auth_result is not None and session.fraud_result is not None
     detail: dict[str, Any] = {
         "sessionId": session.session_id,

@@ -73,17 +73,26 @@ def test_an_update_records_the_new_configuration(calls, seeded):
     assert "generatedSpeakerId" not in update["session"]  # no speaker named yet
 
 
-def test_each_new_result_records_an_evaluation_and_a_cached_one_does_not(calls, stream, seeded):
+def test_an_evaluation_is_recorded_when_a_decision_is_reached_or_changes(calls, stream, seeded):
     calls.start_session(DomainId=seeded.domain_id, SessionName="contact-3", SpeakerId="alice")
-    stream(seeded.domain_id, "contact-3", call_pcm(ALICE))
+    audio = call_pcm(ALICE)
+    stream(seeded.domain_id, "contact-3", audio[:-32000])
 
     result = calls.evaluate_session(DomainId=seeded.domain_id, SessionNameOrId="contact-3")
     calls.evaluate_session(DomainId=seeded.domain_id, SessionNameOrId="contact-3")  # cached
+    stream(seeded.domain_id, "contact-3", audio[-32000:])
+    newer = calls.evaluate_session(DomainId=seeded.domain_id, SessionNameOrId="contact-3")  # same decisions
+    calls.update_session(DomainId=seeded.domain_id, SessionNameOrId="contact-3", SpeakerId="bob")
+    claiming_bob = calls.evaluate_session(DomainId=seeded.domain_id, SessionNameOrId="contact-3")
 
-    [evaluated] = details("VoiceId Evaluate Session Action")
-    session = evaluated["session"]
+    assert (
+        newer["AuthenticationResult"]["AuthenticationResultId"]
+        != result["AuthenticationResult"]["AuthenticationResultId"]
+    )
+    first, changed = details("VoiceId Evaluate Session Action")
+    session = first["session"]
     auth, fraud = result["AuthenticationResult"], result["FraudDetectionResult"]
-    assert evaluated["action"] == "EVALUATE_SESSION"
+    assert first["action"] == "EVALUATE_SESSION"
     assert session["generatedSpeakerId"] == auth["GeneratedSpeakerId"]
     assert session["streamingStatus"] == "ONGOING"
     assert session["authenticationResult"]["authenticationResultId"] == auth["AuthenticationResultId"]
@@ -93,9 +102,17 @@ def test_each_new_result_records_an_evaluation_and_a_cached_one_does_not(calls, 
     assert session["fraudDetectionResult"]["decision"] == "LOW_RISK"
     assert (
         session["fraudDetectionResult"]["riskDetails"]["knownFraudsterRisk"]["watchlistId"]
-        == (fraud["Configuration"]["WatchlistId"])
+        == fraud["Configuration"]["WatchlistId"]
     )
-    assert "alice" not in json.dumps(evaluated)
+    assert changed["session"]["authenticationResult"]["decision"] == "REJECT"
+    assert (
+        changed["session"]["authenticationResult"]["authenticationResultId"]
+        == claiming_bob["AuthenticationResult"]["AuthenticationResultId"]
+    )
+    assert (
+        changed["session"]["generatedSpeakerId"] == claiming_bob["AuthenticationResult"]["GeneratedSpeakerId"]
+    )
+    assert "alice" not in json.dumps([first, changed]) and "bob" not in json.dumps(changed)
 
 
 def test_an_enrollment_request_is_recorded_once_accepted(calls, seeded):
