@@ -9,6 +9,7 @@ GeneratedSpeakerId, and none while the speaker does not exist yet).
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +45,7 @@ def session_ended(session: Session) -> None:
 
 
 def session_updated(session: Session) -> None:
-    occurrence = f"UPDATED:{_time(session.updated_at)}"
+    occurrence = f"UPDATED:{uuid.uuid4().hex}"  # each update its own occurrence, however close in time
     _record(session, DetailType.UPDATE_SESSION, UPDATE_SESSION, occurrence, _session(session))
 
 

@@ -327,8 +327,9 @@ class GE2EEncoder:
                 (
                     # (inputs, gates): the input projection of all steps is one (steps x inputs) product.
                     _cache_aligned((w_ih[order] * gate_scale * input_scale).T),
-                    # (gates, hidden): the recurrence keeps states as columns, (hidden, batch). OpenBLAS is
-                    # 1.3-2x faster on W @ states than on states.T @ W.T for the 2-32 windows we run at once.
+                    # (gates, hidden): the recurrence keeps states as columns, (hidden, batch). OpenBLAS was
+                    # 1.3-2x faster on W @ states than on states.T @ W.T for 2-32 windows on the AMD bench VMs;
+                    # on the Intel one states.T @ W.T was 10-20 % faster up to 5 windows, slower from 8.
                     _cache_aligned(w_hh[order] * gate_scale * np.float32(0.5)),
                     bias[order] * gate_scale[:, 0],
                 )
