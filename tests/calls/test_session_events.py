@@ -165,3 +165,23 @@ def test_an_enrollment_that_fails_records_why(calls, stream, call_domain):
     assert failed["data"]["enrollmentStatus"] is None
     assert failed["errorInfo"]["errorType"] == "ConflictException"
     assert "opted out" in failed["errorInfo"]["errorMessage"]
+
+
+def test_an_enrollment_the_worker_cannot_finish_records_an_internal_failure(
+    calls, stream, call_domain, monkeypatch
+):
+    def broken_engine(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the model file is unreadable")
+
+    monkeypatch.setattr("calls.enrollment.voiceprint_of", broken_engine)
+    session = _enroll(calls, stream, call_domain["DomainId"], "broken")
+
+    assert session["EnrollmentRequestDetails"]["Status"] == "FAILED"
+    [failed] = (d for d in details("VoiceId Speaker Action") if d["action"] == "ENROLL")
+    assert failed["status"] == "FAILURE"
+    assert failed["errorInfo"] == {
+        "errorCode": 500,
+        "errorMessage": "The voiceprint could not be built: the model file is unreadable.",
+        "errorType": "InternalServerException",
+    }
+    assert failed["data"]["enrollmentSourceId"] == session["SessionId"]
