@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from calls.models import Session
 from domains import blobstore
 from domains.models import Domain
+from events.models import Event
 from speakers import services as speaker_services
 from speakers.models import Speaker, SpeakerVoiceprint
 from tests.calls.conftest import call_pcm, pcm
@@ -120,6 +121,17 @@ def test_an_opt_out_during_the_enrollment_wins(calls, stream, call_domain):
     assert details["Status"] == "FAILED"
     assert "opted out" in details["Message"]
     assert not SpeakerVoiceprint.objects.filter(domain__domain_id=domain_id).exists()
+    # Integrations hear of it too: the enrollment's Speaker Action fails, saying why (docs/events.md).
+    [enroll] = [
+        e.envelope["detail"]
+        for e in Event.objects.filter(detail_type="VoiceId Speaker Action")
+        if e.envelope["detail"]["action"] == "ENROLL"
+    ]
+    assert enroll["status"] == "FAILURE" and enroll["data"]["enrollmentStatus"] is None
+    assert (
+        enroll["errorInfo"]["errorType"] == "ConflictException"
+        and "opted out" in enroll["errorInfo"]["errorMessage"]
+    )
 
 
 def test_enrollment_audio_is_kept_sealed_and_goes_with_the_speaker(calls, stream, call_domain):

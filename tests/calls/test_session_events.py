@@ -152,21 +152,6 @@ def test_a_completed_enrollment_records_the_speakers_enroll_action(calls, stream
     assert overwrite["data"]["enrollmentSourceId"] == second["SessionId"]
 
 
-def test_an_enrollment_that_fails_records_why(calls, stream, call_domain):
-    domain_id = call_domain["DomainId"]
-    calls.start_session(DomainId=domain_id, SessionName="race", SpeakerId="dora")
-    calls.enroll_by_session(DomainId=domain_id, SessionNameOrId="race")
-    stream(domain_id, "race", pcm(ALICE.enrollment_audio()[: 8000 * 20]))
-    calls.opt_out_speaker(DomainId=domain_id, SpeakerId="dora")
-    stream(domain_id, "race", pcm(ALICE.enrollment_audio()[8000 * 20 :]))
-
-    [failed] = (d for d in details("VoiceId Speaker Action") if d["action"] == "ENROLL")
-    assert failed["status"] == "FAILURE"
-    assert failed["data"]["enrollmentStatus"] is None
-    assert failed["errorInfo"]["errorType"] == "ConflictException"
-    assert "opted out" in failed["errorInfo"]["errorMessage"]
-
-
 def test_an_enrollment_the_worker_cannot_finish_records_an_internal_failure(
     calls, stream, call_domain, monkeypatch
 ):
