@@ -28,7 +28,6 @@ from voiceid_site.awsjson.validate import validator
 
 pytest_plugins = ["tests.s3server"]  # the real S3 server fixture, `s3_server`
 
-# Errors answered in front of the model (authentication, protocol); their bodies carry only a message.
 # For tests of writers racing each other from threads. The in-memory SQLite test database is a shared cache,
 # whose table locks fail at once (SQLITE_LOCKED) instead of waiting out busy_timeout as the embedded mode's
 # file database does; on it such a test would measure the lock, not the code.
@@ -38,7 +37,7 @@ racing_writers = pytest.mark.skipif(
     "locks fail at once (SQLITE_LOCKED) instead of waiting out busy_timeout",
 )
 
-
+# Errors answered in front of the model (authentication, protocol); their bodies carry only a message.
 FRONT_DOOR_ERRORS = {
     "UnknownOperationException",
     "SerializationException",
