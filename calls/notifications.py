@@ -61,8 +61,8 @@ def session_evaluated(session: Session, *, speaker: Speaker | None) -> None:
         "sessionId": session.session_id,
         "sessionName": session.session_name,
         "streamingStatus": selectors.streaming_status(session),
-        "authenticationResult": _authentication(session),
-        "fraudDetectionResult": _fraud_detection(session),
+        "authenticationResult": _authentication(session.auth_result, result_id=session.auth_result_id),
+        "fraudDetectionResult": _fraud_detection(session.fraud_result, result_id=session.fraud_result_id),
     }
     if speaker is not None:
         detail["generatedSpeakerId"] = speaker.generated_speaker_id
@@ -133,10 +133,9 @@ def _speaker(session: Session) -> Speaker | None:
     return speaker_selectors.speaker_find(domain=session.domain, speaker_id=session.speaker_ref)
 
 
-def _authentication(session: Session) -> dict[str, Any]:
-    result = session.auth_result or {}
+def _authentication(result: dict[str, Any], *, result_id: str) -> dict[str, Any]:
     detail: dict[str, Any] = {
-        "authenticationResultId": session.auth_result_id,
+        "authenticationResultId": result_id,
         "decision": result["Decision"],
         "configuration": {"acceptanceThreshold": result["Configuration"]["AcceptanceThreshold"]},
         **_aggregation(result),
@@ -146,11 +145,10 @@ def _authentication(session: Session) -> dict[str, Any]:
     return detail
 
 
-def _fraud_detection(session: Session) -> dict[str, Any]:
-    result = session.fraud_result or {}
+def _fraud_detection(result: dict[str, Any], *, result_id: str) -> dict[str, Any]:
     configuration = result["Configuration"]
     detail: dict[str, Any] = {
-        "fraudDetectionResultId": session.fraud_result_id,
+        "fraudDetectionResultId": result_id,
         "decision": result["Decision"],
         "reasons": result.get("Reasons", []),
         "configuration": {"riskThreshold": configuration["RiskThreshold"]},
