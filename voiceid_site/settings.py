@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "voiceid_site.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "voiceid_site.middleware.ApiMiddleware",  # API calls (POST /) skip the dashboard's layers below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

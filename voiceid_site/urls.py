@@ -1,4 +1,5 @@
-"""URLs: the AWS JSON API is `POST /`; browsers get the dashboard, the admin and the health check."""
+"""URLs for browsers: the dashboard, the admin and the health check. The AWS JSON API is `POST /`, which
+voiceid_site.middleware.ApiMiddleware routes before any URL is resolved."""
 
 from __future__ import annotations
 

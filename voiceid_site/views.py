@@ -1,21 +1,15 @@
-"""The root URL: AWS JSON API calls (POST with X-Amz-Target); browsers get the home page, or the dashboard
-once signed in."""
+"""The root URL for browsers: the home page, or the dashboard once signed in. AWS JSON API calls (POST /)
+never reach it: voiceid_site.middleware.ApiMiddleware hands them to the dispatcher first."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import csrf_exempt
-
-from voiceid_site.awsjson.dispatch import dispatch
+from django.views.decorators.http import require_safe
 
 
-@csrf_exempt  # SigV4 authenticates API calls; there is no cookie session to forge.
+@require_safe
 def root(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        return dispatch(request)
-    if request.method in ("GET", "HEAD"):
-        if request.user.is_authenticated:
-            return redirect("domains:list")
-        return render(request, "home.html")
-    return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+    if request.user.is_authenticated:
+        return redirect("domains:list")
+    return render(request, "home.html")

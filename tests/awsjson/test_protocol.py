@@ -16,6 +16,20 @@ def test_every_response_carries_a_request_id_and_the_version(voiceid):
     assert metadata["HTTPHeaders"]["content-type"] == "application/x-amz-json-1.0"
 
 
+def test_api_calls_keep_the_security_headers_and_get_no_dashboard_cookies(signed_post):
+    # API calls skip the dashboard's middleware (ApiMiddleware) but not SecurityMiddleware, placed before it.
+    response = signed_post("VoiceID.ListDomains", b"{}")
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_an_api_call_naming_a_host_not_served_is_refused_before_its_signature_is_read(signed_post):
+    response = signed_post("VoiceID.ListDomains", b"{}", extra_headers={"Host": "voiceid.evil.example"})
+    assert response.status_code == 400
+    assert b"InvalidSignature" not in response.content
+
+
 def test_an_unknown_target_is_refused_by_name(signed_post):
     response = signed_post("VoiceID.MakeCoffee", b"{}")
     assert response.status_code == 400
