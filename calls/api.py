@@ -63,7 +63,7 @@ def session_to_api(session: Session) -> dict[str, Any]:
         "EnrollmentRequestDetails": enrollment,
         "CreatedAt": session.created_at,
         "UpdatedAt": session.updated_at,
-        "EndedAt": session.ended_at,
+        "EndedAt": selectors.ended_at(session),
     }
 
 

@@ -12,7 +12,7 @@ while the engine works.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -245,6 +245,38 @@ def session_end(*, domain: Domain, session_name_or_id: str) -> Session:
         session.save(update_fields=["ended_at", "updated_at"])
         notifications.session_ended(session)
     return session
+
+
+def sessions_end_idle(*, now: datetime | None = None) -> int:
+    """Record the end of every session that went silent without EndSession; how many were ended.
+
+    A session with no audio and no change for VOICEID_SESSION_IDLE_SECONDS is ENDED whether or not this
+    runs (`selectors.streaming_status`); this writes that end down as EndSession would, with the stream's
+    end event, so integrations hear of every call's end. Its `ended_at` is when it went idle, not when the
+    sweep came by. Each session is ended in its own transaction, re-checked under its row lock (a chunk or
+    an update that came in meanwhile keeps it streaming), so a re-run, or two sweeps at once, end none twice.
+    """
+    ended = 0
+    for session_pk in selectors.idle_unended_session_pks(now=now):
+        with transaction.atomic():
+            # Only the session row (`of`): other writers lock a session before its domain, never both at once.
+            locked = Session.objects.select_for_update(of=("self",)).select_related("domain")
+            session = locked.filter(pk=session_pk).first()
+            moment = now or timezone.now()
+            if (
+                session is None  # deleted since it was listed (its domain was)
+                or session.ended_at is not None
+                or selectors.streaming_status(session, now=moment) != selectors.ENDED
+            ):
+                continue
+            session.ended_at = selectors.last_activity(session) + timedelta(
+                seconds=settings.VOICEID_SESSION_IDLE_SECONDS
+            )
+            session.updated_at = moment  # every write moves updated_at: a racing chunk's save then retries
+            session.save(update_fields=["ended_at", "updated_at"])
+            notifications.session_ended(session)
+            ended += 1
+    return ended
 
 
 def _enough_to_enroll(session: Session) -> bool:

@@ -167,6 +167,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html#available-fields
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-expire": {"task": "jobs.sweep_expire", "schedule": 60 * 60, "options": {"expires": 50 * 60}},
+    # Sessions that went silent without EndSession get their end recorded (and its event) within a minute.
+    "end-idle-sessions": {"task": "calls.end_idle_sessions", "schedule": 60, "options": {"expires": 50}},
     "sweep-purge": {"task": "jobs.sweep_purge", "schedule": 60 * 60, "options": {"expires": 50 * 60}},
     "sweep-erase": {
         "task": "jobs.sweep_erase",
