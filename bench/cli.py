@@ -174,9 +174,15 @@ def _machine() -> dict[str, str]:
         memory = f"{kib / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration, ValueError):
         pass  # not Linux: the report says less
+    from voiceprints.embedder import blas_kernels
+
+    forced = os.environ.get("OPENBLAS_CORETYPE")
     return {
         "cpu": cpu,
         "cores": str(os.cpu_count()),
+        # The voice engine's speed depends on them: see voiceprints.embedder.blas_kernels.
+        "blas_kernels": f"{blas_kernels() or 'unknown'}"
+        + (f" (OPENBLAS_CORETYPE={forced})" if forced else " (OpenBLAS's own choice)"),
         "memory": memory,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),

@@ -701,6 +701,7 @@ def render(run: VoiceRun) -> str:
         f"- {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory')} memory, {machine.get('os')}.",
         f"- Python {machine.get('python')}, numpy {np.__version__}, Django {machine.get('django')}, gunicorn "
         f"{machine.get('gunicorn')} ({run.workers} workers x {run.threads} threads).",
+        f"- OpenBLAS kernels: {machine.get('blas_kernels', 'not recorded')}.",
         f"- {versions}; PostgreSQL over TCP on 127.0.0.1 in its stock configuration.",
         f"- Model: {embedding['model']}. The load generator, gunicorn and PostgreSQL **share the same "
         f"{machine.get('cores')} cores**.",

@@ -229,15 +229,44 @@ def _final_frames(n_samples: int) -> int:
 
 
 @functools.cache
-def _openblas() -> tuple[Any, Any] | None:
-    """numpy's bundled OpenBLAS thread-count setter and getter, when numpy has one (best effort)."""
+def _openblas_library() -> Any | None:
+    """numpy's bundled OpenBLAS (scipy-openblas, 64-bit ints), when numpy has one (best effort)."""
     for library in sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("*openblas*.so*")):
         try:
             handle = ctypes.CDLL(str(library))
-            return handle.scipy_openblas_set_num_threads64_, handle.scipy_openblas_get_num_threads64_
-        except (OSError, AttributeError):
+        except OSError:
             continue
+        if hasattr(handle, "scipy_openblas_set_num_threads64_"):
+            return handle
     return None
+
+
+def _openblas() -> tuple[Any, Any] | None:
+    """numpy's OpenBLAS thread-count setter and getter, when numpy has one."""
+    handle = _openblas_library()
+    if handle is None:
+        return None
+    return handle.scipy_openblas_set_num_threads64_, handle.scipy_openblas_get_num_threads64_
+
+
+def blas_kernels() -> str | None:
+    """The CPU kernels numpy's OpenBLAS runs (its "core", e.g. Haswell or SkylakeX), None if unknown.
+
+    OpenBLAS picks them for the CPU when it loads, unless OPENBLAS_CORETYPE names others. The network's
+    small products depend on the choice: on an AMD Zen 5 VM whose environment set OPENBLAS_CORETYPE=Haswell
+    (AVX2), OpenBLAS's own choice there (SkylakeX, AVX-512) multiplied a layer's weights by 2 state columns
+    in 10.5 us against 43 us, and made a 10 s voiceprint 53 ms against 73-77 ms (docs/benchmarks.md).
+    """
+    handle = _openblas_library()
+    try:
+        corename = handle.scipy_openblas_get_corename64_ if handle is not None else None
+    except AttributeError:
+        return None
+    if corename is None:
+        return None
+    corename.restype = ctypes.c_char_p
+    name = corename()
+    return name.decode() if name else None
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import platform
 import subprocess
 import sys
 import wave
@@ -398,3 +399,21 @@ def test_the_engine_imports_neither_torch_nor_scipy():
     )
 
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=False).returncode == 0
+
+
+@pytest.mark.skipif(embedder._openblas_library() is None, reason="this numpy does not bundle OpenBLAS")
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the cores named are x86-64 ones")
+@pytest.mark.parametrize("coretype", ["Haswell", "Sandybridge"])
+def test_the_blas_kernels_reported_are_those_openblas_runs(coretype):
+    # OpenBLAS reads OPENBLAS_CORETYPE when it loads, so a fresh process is asked; both cores run on any
+    # x86-64 CPU a bench VM has (AVX2 and AVX).
+    env = {"OPENBLAS_CORETYPE": coretype, "PATH": "/usr/bin:/bin"}
+    reported = subprocess.run(
+        [sys.executable, "-c", "from voiceprints import embedder; print(embedder.blas_kernels())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(embedder.__file__).parent.parent,
+    ).stdout.strip()
+    assert reported == coretype
