@@ -241,6 +241,7 @@ def _openblas_library() -> Any | None:
     return None
 
 
+@functools.cache
 def _openblas() -> tuple[Any, Any] | None:
     """numpy's OpenBLAS thread-count setter and getter, when numpy has one."""
     handle = _openblas_library()
@@ -257,11 +258,7 @@ def blas_kernels() -> str | None:
     (AVX2), OpenBLAS's own choice there (SkylakeX, AVX-512) multiplied a layer's weights by 2 state columns
     in 10.5 us against 43 us, and made a 10 s voiceprint 53 ms against 73-77 ms (docs/benchmarks.md).
     """
-    handle = _openblas_library()
-    try:
-        corename = handle.scipy_openblas_get_corename64_ if handle is not None else None
-    except AttributeError:
-        return None
+    corename = getattr(_openblas_library(), "scipy_openblas_get_corename64_", None)
     if corename is None:
         return None
     corename.restype = ctypes.c_char_p
