@@ -72,21 +72,27 @@ def streaming_status(session: Session, *, now: datetime | None = None) -> str:
     return ONGOING if session.chunks_received else PENDING_CONFIGURATION
 
 
-def ended_at(session: Session) -> datetime | None:
+def ended_at(session: Session, *, now: datetime | None = None) -> datetime | None:
     """When streaming stopped: EndSession's time, or when the call went silent for the idle limit (recorded
     by the idle sweep, `services.sessions_end_idle`, and worked out here until it runs)."""
     if session.ended_at is not None:
         return session.ended_at
     went_idle = last_activity(session) + _idle_limit()
-    return went_idle if went_idle <= timezone.now() else None
+    return went_idle if went_idle <= (now or timezone.now()) else None
+
+
+def _heard_within_idle_limit(now: datetime | None) -> Q:
+    """Sessions heard from (audio, or any change) within the idle limit: `last_activity` in SQL. Creating a
+    session sets its updated_at too, so created_at needs no term of its own."""
+    cutoff = (now or timezone.now()) - _idle_limit()
+    return Q(updated_at__gt=cutoff) | Q(audio_ended_at__gt=cutoff)
 
 
 def idle_unended_session_pks(*, now: datetime | None = None) -> list[int]:
     """Sessions ENDED by silence whose end is not recorded yet, oldest activity first."""
-    cutoff = (now or timezone.now()) - _idle_limit()
     return list(
-        Session.objects.filter(ended_at__isnull=True, updated_at__lte=cutoff, created_at__lte=cutoff)
-        .exclude(audio_ended_at__gt=cutoff)
+        Session.objects.filter(ended_at__isnull=True)
+        .exclude(_heard_within_idle_limit(now))
         .order_by("updated_at", "pk")
         .values_list("pk", flat=True)
     )
@@ -94,12 +100,7 @@ def idle_unended_session_pks(*, now: datetime | None = None) -> list[int]:
 
 def active_session_count(*, domain: Domain, now: datetime | None = None) -> int:
     """Sessions still PENDING_CONFIGURATION or ONGOING (the concurrent-sessions quota counts these)."""
-    cutoff = (now or timezone.now()) - _idle_limit()
-    return (
-        Session.objects.filter(domain=domain, ended_at__isnull=True)
-        .filter(Q(updated_at__gt=cutoff) | Q(audio_ended_at__gt=cutoff))
-        .count()
-    )
+    return Session.objects.filter(_heard_within_idle_limit(now), domain=domain, ended_at__isnull=True).count()
 
 
 # --- the dashboard's reads -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ while the engine works.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from django.conf import settings
@@ -262,16 +262,14 @@ def sessions_end_idle(*, now: datetime | None = None) -> int:
             # Only the session row (`of`): other writers lock a session before its domain, never both at once.
             locked = Session.objects.select_for_update(of=("self",)).select_related("domain")
             session = locked.filter(pk=session_pk).first()
-            moment = now or timezone.now()
-            if (
-                session is None  # deleted since it was listed (its domain was)
-                or session.ended_at is not None
-                or selectors.streaming_status(session, now=moment) != selectors.ENDED
-            ):
+            # Gone since it was listed (its domain was deleted), or ended by EndSession meanwhile.
+            if session is None or session.ended_at is not None:
                 continue
-            session.ended_at = selectors.last_activity(session) + timedelta(
-                seconds=settings.VOICEID_SESSION_IDLE_SECONDS
-            )
+            moment = now or timezone.now()
+            went_idle = selectors.ended_at(session, now=moment)
+            if went_idle is None:  # a chunk or an update came in meanwhile
+                continue
+            session.ended_at = went_idle
             session.updated_at = moment  # every write moves updated_at: a racing chunk's save then retries
             session.save(update_fields=["ended_at", "updated_at"])
             notifications.session_ended(session)

@@ -83,6 +83,18 @@ def test_a_call_still_within_the_idle_limit_streams_on(calls, call_domain):
     assert _ends() == []
 
 
+def test_a_silent_call_frees_its_place_in_the_active_session_quota(calls, call_domain, settings):
+    settings.VOICEID_QUOTAS = {**settings.VOICEID_QUOTAS, "active_sessions_per_domain": 1}
+    domain_id = call_domain["DomainId"]
+    calls.start_session(DomainId=domain_id, SessionName="first")
+    with pytest.raises(calls.exceptions.ServiceQuotaExceededException):
+        calls.start_session(DomainId=domain_id, SessionName="second")
+
+    _silent_for("first", IDLE_SECONDS + 60)  # before the sweep records its end, too
+
+    calls.start_session(DomainId=domain_id, SessionName="second")
+
+
 def test_a_call_ended_by_end_session_is_left_to_it(calls, call_domain):
     domain_id = call_domain["DomainId"]
     calls.start_session(DomainId=domain_id, SessionName="hung-up")
