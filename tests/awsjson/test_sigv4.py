@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -132,6 +133,59 @@ def test_it_refuses_a_body_changed_after_signing(signed_post, api_credentials, l
     )
     assert response.status == 403
     assert json.loads(response.data)["__type"] == "InvalidSignatureException"
+
+
+def _signed_headers(live_server, api_credentials, body: bytes, **headers: str) -> dict[str, str]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=live_server.url + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "VoiceID.ListDomains", **headers})  # fmt: skip
+    SigV4Auth(
+        Credentials(api_credentials.access_key_id, api_credentials.secret_access_key), "voiceid", "us-east-1"
+    ).add_auth(request)
+    return dict(request.headers)
+
+
+def _post(live_server, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    import urllib3
+
+    response = urllib3.request("POST", live_server.url + "/", body=body, headers=headers, retries=False)
+    return response.status, json.loads(response.data)
+
+
+def test_a_body_swapped_under_a_content_hash_header_added_after_signing_is_refused(
+    live_server, api_credentials
+):
+    # The header is not signed: a captured request must not become a signed request for any body.
+    signed = b'{"MaxResults": 1}'
+    headers = _signed_headers(live_server, api_credentials, signed)
+    headers["X-Amz-Content-SHA256"] = hashlib.sha256(signed).hexdigest()
+    status, body = _post(live_server, b'{"MaxResults": 2}', headers)
+    assert status == 403
+    assert body["__type"] == "InvalidSignatureException"
+    assert "X-Amz-Content-SHA256" in body["Message"]
+
+
+def test_an_unsigned_payload_is_refused(live_server, api_credentials):
+    body = b'{"MaxResults": 1}'
+    headers = _signed_headers(
+        live_server, api_credentials, body, **{"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+    )
+    status, answer = _post(live_server, b'{"MaxResults": 2}', headers)
+    assert (status, answer["__type"]) == (403, "InvalidSignatureException")
+    assert "unsigned payloads are not accepted" in answer["Message"]
+
+
+def test_a_signed_content_hash_that_matches_the_body_is_accepted(live_server, api_credentials):
+    # S3-style signers send the body's hash as a signed header; it must agree with the body.
+    body = b'{"MaxResults": 1}'
+    digest = hashlib.sha256(body).hexdigest()
+    headers = _signed_headers(live_server, api_credentials, body, **{"X-Amz-Content-SHA256": digest})
+    status, answer = _post(live_server, body, headers)
+    assert status == 200
+    assert answer == {"DomainSummaries": []}
 
 
 def test_it_ignores_headers_added_after_signing(signed_post):

@@ -152,7 +152,15 @@ def authenticate(request: HttpRequest, *, now: datetime | None = None) -> Authen
     query = request.META.get("QUERY_STRING", "")
     if query:
         aws_request.url += f"?{query}"
-    payload_hash = content_sha or hashlib.sha256(body).hexdigest()
+    # The signature covers the hash of the body as received, whatever the client says it is: a client's
+    # X-Amz-Content-SHA256 (S3-style signers send it) may only repeat it. Trusting the header, even unsigned,
+    # would let anyone replay a captured request with another body for as long as its signature is fresh.
+    payload_hash = hashlib.sha256(body).hexdigest()
+    if content_sha is not None and content_sha != payload_hash:
+        raise InvalidSignature(
+            "X-Amz-Content-SHA256 must be the SHA-256 of the body (unsigned payloads are not accepted): "
+            "the header does not match the body received."
+        )
     canonical_request = "\n".join(
         [
             (request.method or "").upper(),
