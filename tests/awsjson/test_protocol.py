@@ -49,6 +49,86 @@ def test_a_body_that_is_not_a_json_object_is_refused(signed_post, body):
     assert response.json()["__type"] == "SerializationException"
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"MaxResults": 1' + b"9" * 5000 + b"}", "Exceeds the limit"),  # Python's 4,300 digits
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    ],
+)
+def test_a_body_json_cannot_hold_is_refused_as_such(signed_post, body, reason):
+    response = signed_post("VoiceID.ListDomains", body)
+    assert (response.status_code, response.json()["__type"]) == (400, "SerializationException")
+    assert reason in response.json()["Message"]
+
+
+def test_a_null_optional_member_counts_as_absent(signed_post, voiceid):
+    body = b'{"Name": "nulls", "Description": null, "ServerSideEncryptionConfiguration": {"KmsKeyId": "alias/n"}}'
+    response = signed_post("VoiceID.CreateDomain", body)
+    assert response.status_code == 200, response.content
+    domain = voiceid.describe_domain(DomainId=response.json()["Domain"]["DomainId"])["Domain"]
+    assert "Description" not in domain
+    response = signed_post(
+        "VoiceID.CreateWatchlist",
+        b'{"DomainId": "%s", "Name": "w", "Description": null}' % domain["DomainId"].encode(),
+    )
+    assert response.status_code == 200, response.content
+    assert "Description" not in response.json()["Watchlist"]
+
+
+def test_a_null_in_a_list_is_refused_by_name(signed_post, domain):
+    body = b'{"ResourceArn": "%s", "Tags": [null]}' % domain["Arn"].encode()
+    response = signed_post("VoiceID.TagResource", body)
+    assert (response.status_code, response.json()["__type"]) == (400, "ValidationException")
+    assert "at 'Tags[0]'" in response.json()["Message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"DomainId": "\\udc00abc"}', "at 'DomainId'"),
+        (b'{"DomainId": "AAAAAAAAAAAAAAAAAAAAAA", "\\ud800": 1}', "at '\\ud800'"),
+    ],
+)
+def test_half_a_surrogate_pair_is_refused_by_name(signed_post, body, where):
+    response = signed_post("VoiceID.DescribeDomain", body)
+    assert (response.status_code, response.json()["__type"]) == (400, "ValidationException")
+    assert where in response.json()["Message"]
+
+
+def test_a_letter_beyond_the_bmp_escaped_as_a_surrogate_pair_is_text(signed_post, domain):
+    # botocore escapes non-ASCII text, and a character beyond the BMP as a pair: that is valid.
+    body = (
+        b'{"DomainId": "%s", "Name": "w", "Description": "fraud \\ud835\\udc9c"}'
+        % domain["DomainId"].encode()
+    )
+    response = signed_post("VoiceID.CreateWatchlist", body)
+    assert response.status_code == 200, response.content
+    assert response.json()["Watchlist"]["Description"] == "fraud \U0001d49c"
+
+
+def test_a_list_far_over_its_maximum_is_refused_without_reading_it(signed_post, domain):
+    tags = b",".join([b"{}"] * 300_000)
+    response = signed_post(
+        "VoiceID.TagResource", b'{"ResourceArn": "%s", "Tags": [%s]}' % (domain["Arn"].encode(), tags)
+    )
+    assert (response.status_code, response.json()["__type"]) == (400, "ValidationException")
+    message = response.json()["Message"]
+    assert message.startswith("1 validation error detected: ")
+    assert message.endswith(
+        "at 'Tags' failed to satisfy constraint: Member must have length less than or equal to 200"
+    )
+
+
+def test_a_flood_of_bad_members_is_summed_up(signed_post):
+    members = b",".join(b'"m%d": 1' % i for i in range(5000))
+    response = signed_post("VoiceID.ListDomains", b"{%s}" % members)
+    assert (response.status_code, response.json()["__type"]) == (400, "ValidationException")
+    message = response.json()["Message"]
+    assert message.startswith("100 or more validation errors detected: Value at 'm0' failed")
+    assert message.endswith("; and more")
+
+
 def test_an_empty_body_means_no_arguments(signed_post):
     assert signed_post("VoiceID.ListDomains", b"").status_code == 200
 

@@ -40,19 +40,25 @@ def _parse_body(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(request.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # not JSON, not UTF-8, or a number over Python's 4,300 digits
         raise SerializationError(f"The request body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise SerializationError("The request body is not valid JSON: it is nested too deeply.") from None
     if not isinstance(body, dict):
         raise SerializationError("The request body must be a JSON object.")
     return body
 
 
 def _validated(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` checked against the operation's input shape, with its null members left out."""
     shape = model.input_shape_name(operation)
-    violations = validate.validator().validate(shape, body) if shape else []
+    if not shape:
+        return body
+    validator = validate.validator()
+    violations = validator.validate(shape, body)
     if violations:
         raise ValidationError(validate.summarise(violations))
-    return body
+    return validator.without_nulls(shape, body)
 
 
 def dispatch(request: HttpRequest) -> HttpResponse:

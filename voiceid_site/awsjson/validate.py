@@ -15,6 +15,9 @@ import regex
 from voiceid_site.awsjson import model
 
 MAX_REPORTED = 10
+# Violations collected at most: one is enough to refuse a request, and a body of a million bad members must
+# not cost the worker seconds to describe.
+MAX_COLLECTED = 100
 
 
 @dataclass(frozen=True)
@@ -25,11 +28,13 @@ class Violation:
     sensitive: bool
 
     def describe(self) -> str:
+        # A member's name may hold what no log line can (an unpaired surrogate): such a name is escaped.
+        path = ascii(self.path)[1:-1] if _unpaired_surrogate(self.path) else self.path
         if self.sensitive or self.value is _ABSENT:
-            subject = f"Value at '{self.path}'"
+            subject = f"Value at '{path}'"
         else:
             shown = repr(self.value) if not isinstance(self.value, str) else f"'{self.value}'"
-            subject = f"Value {shown[:80]}{'…' if len(shown) > 80 else ''} at '{self.path}'"
+            subject = f"Value {shown[:80]}{'…' if len(shown) > 80 else ''} at '{path}'"
         return f"{subject} failed to satisfy constraint: {self.constraint}"
 
 
@@ -38,6 +43,9 @@ class _Absent:
 
 
 _ABSENT = _Absent()
+_NOT_TEXT = (
+    "Member must be valid Unicode text (it holds half of a UTF-16 surrogate pair, escaped as \\uD800-\\uDFFF)"
+)
 
 
 @cache
@@ -51,7 +59,19 @@ def _compiled(pattern: str) -> regex.Pattern[str]:
 
 def _java_length(value: str) -> int:
     """String length as the model (Java) counts it: UTF-16 code units."""
-    return len(value.encode("utf-16-le")) // 2
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _unpaired_surrogate(value: str) -> bool:
+    """Whether JSON escapes left half a UTF-16 pair in ``value`` (``"\\udc00"``): no text, and nothing a
+    database or a log can store."""
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class ShapeValidator:
@@ -63,7 +83,27 @@ class ShapeValidator:
         self._check(shape_name, value, path, violations)
         return violations
 
+    def without_nulls(self, shape_name: str, value: Any) -> Any:
+        """``value`` (valid for the shape) without its structures' null members, which count as absent: a
+        handler then never sees a JSON null where the model allows a member to be left out."""
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        if kind == "structure":
+            members = shape.get("members", {})
+            return {
+                key: self.without_nulls(members[key]["shape"], item)
+                for key, item in value.items()
+                if item is not None
+            }
+        if kind == "list":
+            return [self.without_nulls(shape["member"]["shape"], item) for item in value]
+        if kind == "map":
+            return {key: self.without_nulls(shape["value"]["shape"], item) for key, item in value.items()}
+        return value
+
     def _check(self, shape_name: str, value: Any, path: str, out: list[Violation]) -> None:
+        if len(out) >= MAX_COLLECTED:
+            return
         shape = self.shapes[shape_name]
         kind = shape["type"]
         sensitive = bool(shape.get("sensitive"))
@@ -79,6 +119,8 @@ class ShapeValidator:
                 if value.get(required) is None:
                     out.append(Violation(_join(path, required), "Member must not be null", _ABSENT, False))
             for key, item in value.items():
+                if len(out) >= MAX_COLLECTED:
+                    return None
                 if key not in members:
                     out.append(
                         Violation(_join(path, key), "Member is not defined by the operation", _ABSENT, False)
@@ -91,18 +133,23 @@ class ShapeValidator:
             if "min" in shape and len(value) < shape["min"]:
                 fail(f"Member must have length greater than or equal to {shape['min']}")
             if "max" in shape and len(value) > shape["max"]:
-                fail(f"Member must have length less than or equal to {shape['max']}")
+                # Too long is reason enough; its members are not looked at (a body may hold millions).
+                return fail(f"Member must have length less than or equal to {shape['max']}")
             for index, item in enumerate(value):
                 self._check(shape["member"]["shape"], item, f"{path}[{index}]", out)
         elif kind == "map":
             if not isinstance(value, dict):
                 return fail("Member must be a JSON object")
             for key, item in value.items():
+                if len(out) >= MAX_COLLECTED:
+                    return None
                 self._check(shape["key"]["shape"], key, f"{path}.<key>", out)
                 self._check(shape["value"]["shape"], item, f"{path}.{key}", out)
         elif kind == "string":
             if not isinstance(value, str):
                 return fail("Member must be a string")
+            if _unpaired_surrogate(value):
+                return out.append(Violation(path, _NOT_TEXT, _ABSENT, sensitive))
             length = _java_length(value)
             if "min" in shape and length < shape["min"]:
                 fail(f"Member must have length greater than or equal to {shape['min']}")
@@ -128,6 +175,8 @@ class ShapeValidator:
         elif kind == "blob":
             if not isinstance(value, str):
                 fail("Member must be a base64-encoded string")
+            elif _unpaired_surrogate(value):
+                out.append(Violation(path, _NOT_TEXT, _ABSENT, sensitive))
         else:  # pragma: no cover - a model with a type we do not know is a bug in the vendored copy
             raise ValueError(f"unsupported shape type {kind!r} in {shape_name}")
 
@@ -144,5 +193,7 @@ def summarise(violations: list[Violation]) -> str:
     """AWS's wording: '2 validation errors detected: Value … at 'X' failed to satisfy constraint: …'."""
     count = len(violations)
     shown = "; ".join(v.describe() for v in violations[:MAX_REPORTED])
+    if count >= MAX_COLLECTED:  # collecting stopped there
+        return f"{count} or more validation errors detected: {shown}; and more"
     more = f"; and {count - MAX_REPORTED} more" if count > MAX_REPORTED else ""
     return f"{count} validation error{'s' if count != 1 else ''} detected: {shown}{more}"
