@@ -84,7 +84,9 @@ def upload_store(*, upload: Upload, kind: str, manifest: bytes, recordings: dict
     written: dict[str, str] = {}
     missing: list[str] = []
     for request in requests:
-        for spec in (request.get("AudioSpecifications") or []) if isinstance(request, dict) else []:
+        specs = request.get("AudioSpecifications") if isinstance(request, dict) else None
+        # Entries the job cannot read are left as they are: the job reports each one as a failed request.
+        for spec in specs if isinstance(specs, list) else []:
             if not isinstance(spec, dict):
                 continue
             given = spec.get("S3Uri", spec.get("S3URI"))

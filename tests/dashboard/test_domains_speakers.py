@@ -397,3 +397,16 @@ def test_an_htmx_refresh_of_the_summary_does_not_look_up_the_calls(analyst, doma
         response = analyst.get(_detail_url(domain, speaker), **HTMX)
     assert response.text.lstrip().startswith('<section id="speaker-summary"')
     assert not any("calls_session" in query["sql"] for query in queries.captured_queries)
+
+
+def test_an_unexpected_failure_shows_a_page_that_leads_back(analyst, domain, monkeypatch):
+    def explode(**_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("speakers.views.selectors.speaker_search", explode)
+    analyst.raise_request_exception = False
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id})
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert "Something went wrong" in html and 'href="/"' in html
+    assert "boom" not in html and "Traceback" not in html

@@ -468,6 +468,27 @@ def test_an_upload_that_names_a_recording_not_uploaded_is_refused(analyst: Any, 
     assert not BatchJob.objects.exists()
 
 
+def test_an_upload_with_entries_the_job_cannot_read_starts_the_job_which_reports_them(
+    analyst: Any, domain: Domain, s3_root: Path, settings: Any
+) -> None:
+    # The upload only renames recordings; judging each request is the job's work, per request.
+    settings.VOICEID_UPLOAD_BUCKET = "dash-uploads"
+    requests = [
+        {"RequestId": "r1", "SpeakerId": "x", "AudioSpecifications": 5},
+        {"RequestId": "r2", "SpeakerId": "y", "AudioSpecifications": "a.wav"},
+        {"RequestId": "r3", "SpeakerId": "z", "AudioSpecifications": [5, None]},
+        "not a request",
+    ]
+    manifest = json.dumps({"Version": "1.0", "SpeakerEnrollmentRequests": requests}).encode()
+    response = analyst.post(
+        reverse("jobs:start"),
+        _form(domain, manifest_uri="", output_uri="", manifest_file=SimpleUploadedFile("m.json", manifest)),
+    )
+    assert response.status_code == 302, response.content.decode()
+    stored = json.loads(s3.read_bytes(BatchJob.objects.get().input_s3_uri, max_bytes=10_000))
+    assert stored["SpeakerEnrollmentRequests"] == requests
+
+
 def test_an_upload_that_is_not_json_is_refused(analyst: Any, domain: Domain) -> None:
     response = analyst.post(
         reverse("jobs:start"),
