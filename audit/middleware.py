@@ -16,7 +16,7 @@ from django.urls import Resolver404, resolve
 
 from audit import catalogue, selectors, services
 from audit.models import AuditEvent
-from audit.recording import client_ip
+from audit.recording import client_ip, refusal_of
 
 logger = logging.getLogger("voiceid.audit")
 
@@ -152,12 +152,14 @@ class AuditMiddleware:
                 _resource_from_kwargs(redirected, _redirect_target(response))
                 if redirected.targets:
                     pending.resource_type, pending.targets = redirected.resource_type, redirected.targets
+            status, error_code = refusal_of(request) or (response.status_code, "")
             for domain_id, resource_id in pending.targets:
                 services.audit_event_record(
                     actor=request.user.get_username(),
                     channel=pending.channel,
                     action=pending.action,
-                    status=response.status_code,
+                    status=status,
+                    error_code=error_code,
                     domain_id=domain_id,
                     resource_type=pending.resource_type if resource_id else "",
                     resource_id=resource_id,

@@ -40,6 +40,17 @@ def client_ip(request: HttpRequest) -> str | None:
     return None
 
 
+def note_refused(request: HttpRequest, *, status: int, error_code: str) -> None:
+    """Record the dashboard action `request` as refused (with the API's status and error name), whatever the
+    page answers: a refusal is shown as a message on a 200 fragment or after a redirect, which would
+    otherwise read as success in the audit log."""
+    request._audit_refusal = (status, error_code)  # type: ignore[attr-defined]
+
+
+def refusal_of(request: HttpRequest) -> tuple[int, str] | None:
+    return getattr(request, "_audit_refusal", None)
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from audit import recording as audit_recording
 from domains import selectors as domain_selectors
 from domains.models import Domain
 from domains.views import (
@@ -101,6 +102,7 @@ def watchlists(request: HtmxHttpRequest) -> HttpResponse:
                 domain=domain, name=form["name"], description=form["description"]
             )
         except ServiceError as error:
+            audit_recording.note_refused(request, status=error.status, error_code=error.code)
             problems = {"form": error.message}
         else:
             notice = f"Watchlist {form['name']} created ({watchlist.watchlist_id})."
@@ -108,6 +110,8 @@ def watchlists(request: HtmxHttpRequest) -> HttpResponse:
                 messages.success(request, notice)
                 return redirect(f"{reverse('fraudsters:watchlists')}?domain={domain.domain_id}")
             return _watchlists_page(request, domain, notice=notice)
+    if audit_recording.refusal_of(request) is None:
+        audit_recording.note_refused(request, status=400, error_code="ValidationException")
     # htmx swaps only 2xx answers: the form with its errors comes back as 200 to an HTMX post.
     return _watchlists_page(
         request, domain, status=200 if request.htmx else 400, form=form, problems=problems
@@ -205,6 +209,7 @@ def _change_membership(
     try:
         change(domain=domain, fraudster_id=fraudster_id, watchlist_id=watchlist_id)
     except ServiceError as error:
+        audit_recording.note_refused(request, status=error.status, error_code=error.code)
         if not request.htmx:
             messages.error(request, error.message)
             return redirect(detail_url)

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from audit import recording as audit_recording
 from calls import selectors as call_selectors
 from domains import selectors as domain_selectors
 from domains.views import (
@@ -141,6 +142,7 @@ def speaker_opt_out(request: HtmxHttpRequest, domain_id: str, speaker_id: str) -
     except ResourceNotFound as error:
         return not_found(request, error)
     except ServiceError as error:
+        audit_recording.note_refused(request, status=error.status, error_code=error.code)
         if not request.htmx:
             messages.error(request, f"The speaker was not opted out: {error.message}")
             return redirect(_speaker_url(domain_id, speaker_id))
@@ -163,6 +165,7 @@ def speaker_delete(request: HtmxHttpRequest, domain_id: str, speaker_id: str) ->
     except ResourceNotFound as error:
         return not_found(request, error)
     except ServiceError as error:
+        audit_recording.note_refused(request, status=error.status, error_code=error.code)
         if not request.htmx:
             messages.error(request, f"The speaker was not deleted: {error.message}")
             return redirect(_speaker_url(domain_id, speaker_id))

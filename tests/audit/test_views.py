@@ -12,6 +12,8 @@ from django.urls import reverse
 from audit import services
 from audit.models import AuditEvent
 from domains import services as domain_services
+from fraudsters import services as fraudster_services
+from fraudsters.models import Watchlist
 from speakers import services as speaker_services
 from tests.conftest import role_client
 
@@ -50,6 +52,39 @@ def test_an_auditor_refused_an_opt_out_is_recorded_with_the_403(auditor, domain)
     speaker = speaker_services.speaker_get_or_create_pending(domain=domain, customer_speaker_id=CUSTOMER_ID)
     auditor.post(reverse("speakers:opt-out", args=[domain.domain_id, speaker.generated_speaker_id]))
     assert AuditEvent.objects.get().status == 403
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["in place", "after a redirect"])
+def test_a_refused_dashboard_change_is_recorded_as_refused(analyst, domain, htmx):
+    # The page answers 200 (a fragment with the message) or 302 (the message after a redirect): the audit
+    # log must still say the change did not happen, and why.
+    fraudster = fraudster_services.fraudster_create(domain=domain)
+    default = Watchlist.objects.get(domain=domain, is_default=True)
+    url = reverse("fraudsters:disassociate", args=[domain.domain_id, fraudster.generated_fraudster_id])
+    response = analyst.post(
+        url, {"watchlist": default.watchlist_id}, **({"HTTP_HX_REQUEST": "true"} if htmx else {})
+    )
+    assert response.status_code in (200, 302)
+    event = AuditEvent.objects.get()
+    assert (event.action, event.status, event.error_code) == (
+        "fraudsters:disassociate",
+        409,
+        "ConflictException",
+    )
+
+
+def test_a_refused_dashboard_form_is_recorded_as_a_validation_error(analyst, domain):
+    analyst.post(
+        reverse("fraudsters:watchlists"),
+        {"domain": domain.domain_id, "name": "My List!"},
+        HTTP_HX_REQUEST="true",
+    )
+    event = AuditEvent.objects.get()
+    assert (event.action, event.status, event.error_code) == (
+        "fraudsters:watchlists",
+        400,
+        "ValidationException",
+    )
 
 
 def test_anonymous_requests_are_not_recorded(client, domain):
