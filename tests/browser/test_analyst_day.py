@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from domains import services as domain_services
 from fraudsters import services as fraudster_services
@@ -83,6 +84,27 @@ def test_an_analyst_finds_a_speaker_and_opts_it_out(browser_page, live_server, s
     assert page.get_by_role("link", name="Opt out…").count() == 0
     screenshot(page, "speaker-opted-out")
     assert _speaker_on(page).status == Speaker.Status.OPTED_OUT
+
+
+def test_a_speaker_deleted_in_another_tab_says_so_instead_of_a_dead_button(
+    browser_page, live_server, sign_in, screenshot, domain
+):
+    page = browser_page
+    sign_in(page, live_server, "analyst")
+    speaker = Speaker.objects.filter(domain=domain, status=Speaker.Status.ENROLLED).first()
+    page.goto(reverse("speakers:detail", args=[domain.domain_id, speaker.generated_speaker_id]))
+    page.get_by_role("link", name="Delete…").click()
+    page.get_by_role("alertdialog").wait_for()
+    speaker_services.speaker_delete(domain=domain, speaker_id=speaker.generated_speaker_id)  # the other tab
+
+    page.get_by_role("button", name="Delete the speaker and erase their data").click()
+    page.get_by_role("heading", name="Not found").wait_for()
+    assert "It may have been deleted" in page.locator("#main").inner_text()
+    assert page.get_by_role("alertdialog").count() == 0
+    assert page.get_by_role("link", name="Watchlists").is_visible()  # still inside the dashboard's frame
+    screenshot(page, "speaker-deleted-elsewhere")
+    # The 404 is the point of the test; Chromium logs it as a failed resource.
+    page.problems.messages[:] = [m for m in page.problems.messages if "status of 404" not in m]
 
 
 def test_an_analyst_manages_watchlists_and_fraudsters(browser_page, live_server, sign_in, screenshot, domain):
