@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voiceprints import resample as resampling
 from voiceprints.resample import resample
 
 CANONICAL_RATE = 8000  # telephone band, Voice ID's format
@@ -20,7 +21,8 @@ MIN_RATE, MAX_RATE = 8000, 48000
 
 ACCEPTED = (
     "accepted: WAV (RIFF/WAVE) with 16-bit PCM (also 8/24/32-bit PCM and 32-bit float), "
-    "G.711 mu-law or A-law, mono or stereo, 8000-48000 Hz; or raw 16-bit little-endian PCM"
+    "G.711 mu-law or A-law, mono or stereo, 8000-48000 Hz (the usual rates, or any multiple of 25 Hz); "
+    "or raw 16-bit little-endian PCM"
 )
 
 _PCM, _FLOAT, _ALAW, _MULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE
@@ -165,6 +167,11 @@ def _check_size(data: bytes, max_bytes: int) -> None:
 def _check_rate(rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(f"the sample rate is {rate} Hz, outside {MIN_RATE}-{MAX_RATE} Hz")
+    if resampling.phases(rate, CANONICAL_RATE) > resampling.MAX_PHASES:
+        raise AudioError(
+            f"the sample rate is {rate} Hz, which does not convert to {CANONICAL_RATE} Hz in a small ratio: "
+            "use a usual rate (8000, 11025, 16000, 22050, 32000, 44100, 48000 Hz ...) or any multiple of 25 Hz"
+        )
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,17 @@ def _design(up: int, down: int) -> tuple[np.ndarray, int]:
     return weights.astype(np.float32), half_taps
 
 
+# Filter phases a conversion may need at most: every usual rate to 8 kHz needs 320 or fewer (11025 Hz the
+# most), and any multiple of 25 Hz does. A rate like 47981 Hz would need 8,000 phases: a 16 MB filter that
+# takes a second to design, which a request carrying two bytes of audio must not be able to make us build.
+MAX_PHASES = 320
+
+
+def phases(src_rate: int, dst_rate: int) -> int:
+    """The filter phases converting between these rates needs (the upsampling factor in lowest terms)."""
+    return _ratio(src_rate, dst_rate)[0]
+
+
 def _ratio(src_rate: int, dst_rate: int) -> tuple[int, int]:
     if int(src_rate) != src_rate or int(dst_rate) != dst_rate or src_rate <= 0 or dst_rate <= 0:
         raise ValueError(f"sample rates must be positive integers, got {src_rate} and {dst_rate}")
@@ -53,6 +64,10 @@ class StreamResampler:
     def __init__(self, src_rate: int, dst_rate: int) -> None:
         self.src_rate, self.dst_rate = int(src_rate), int(dst_rate)
         self._up, self._down = _ratio(src_rate, dst_rate)
+        if self._up > MAX_PHASES:
+            raise ValueError(
+                f"converting {src_rate} Hz to {dst_rate} Hz needs {self._up} filter phases, over {MAX_PHASES}"
+            )
         self._weights, self._half = _design(self._up, self._down)
         # Input samples still needed, starting at absolute input index _start; the signal is zero before 0.
         self._buf = np.zeros(self._half - 1, dtype=np.float32)

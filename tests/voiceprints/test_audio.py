@@ -169,7 +169,7 @@ def test_a_streamed_wav_with_unknown_length_runs_to_the_end_of_the_file(size):
     assert np.allclose(audio.samples * 32768, [1, 2, 3])
 
 
-@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("rate", [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 47975, 48000])
 def test_to_canonical_gives_8_khz(rate):
     x = np.sin(2 * np.pi * 440 * np.arange(rate) / rate) * 0.5
     canonical = to_canonical(decode_wav(encode_wav(x, rate)))
@@ -278,6 +278,7 @@ def test_it_refuses_truncated_or_lying_headers(data, words):
         (fmt_chunk(channels=0, block_align=0), "0 channels"),
         (fmt_chunk(rate=4000), "4000 Hz"),
         (fmt_chunk(rate=96000), "96000 Hz"),
+        (fmt_chunk(rate=47981), "47981 Hz, which does not convert to 8000 Hz in a small ratio"),
         (fmt_chunk(block_align=4), "block align 4"),
     ],
 )

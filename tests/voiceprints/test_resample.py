@@ -117,3 +117,5 @@ def test_it_rejects_bad_rates_and_shapes():
         StreamResampler(8000.5, 16000)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mono"):
         resample(np.zeros((4, 2)), 16000, 8000)
+    with pytest.raises(ValueError, match="needs 8000 filter phases, over 320"):
+        StreamResampler(47981, 8000)  # a 16 MB filter: never designed
