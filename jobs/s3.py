@@ -447,6 +447,32 @@ def read_output(uri: str, *, allow_moved: bool = False) -> bytes:
     return _decrypt(_object_location(uri), data, allow_moved=allow_moved)
 
 
+def ensure_output_bucket(output_folder: str) -> None:
+    """Raise ValidationError naming OutputDataConfig.S3Uri when its bucket surely does not exist, so that a
+    job never applies every request only to fail writing its output. Anything less sure (a store that does
+    not answer, credentials allowed to write objects but not to look at the bucket) is left to the job."""
+    location = parse_uri(output_folder, field="OutputDataConfig.S3Uri")
+    if _uses_local_folder():
+        bucket_folder = Path(settings.VOICEID_LOCAL_S3_ROOT) / location.bucket
+        if not bucket_folder.is_dir():
+            raise ValidationError(
+                f"OutputDataConfig.S3Uri {_local_missing(location, bucket_folder, bucket_folder)}"
+            )
+        return
+    import botocore.exceptions
+
+    try:
+        _client().head_bucket(Bucket=location.bucket)
+    except botocore.exceptions.ClientError as error:
+        if str(error.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchBucket", "NotFound"}:
+            raise ValidationError(
+                f"OutputDataConfig.S3Uri {location.uri}: bucket {location.bucket} does not exist at "
+                f"{settings.VOICEID_S3_ENDPOINT_URL}. Create it or correct the URI."
+            ) from None
+    except botocore.exceptions.BotoCoreError:
+        pass
+
+
 def ensure_output_key_usable(kms_key_id: str) -> None:
     """Raise ValidationError naming OutputDataConfig.KmsKeyId unless its key provider can encrypt with it."""
     provider = provider_for(kms_key_id)

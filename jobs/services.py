@@ -139,6 +139,7 @@ def job_start(*, domain: Domain, request: JobRequest) -> BatchJob:
     # all its work only to find it cannot name its output file.
     s3.parse_uri(request.input_s3_uri, field="InputDataConfig.S3Uri")
     s3.output_uri(request.output_s3_uri, "0" * 22, request.input_s3_uri)
+    s3.ensure_output_bucket(request.output_s3_uri)
     if request.output_kms_key_id:
         s3.ensure_output_key_usable(request.output_kms_key_id)
     with transaction.atomic():

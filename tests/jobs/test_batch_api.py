@@ -503,3 +503,38 @@ def test_an_output_folder_no_file_can_live_under_is_refused_at_start(
     assert error.value.response["Error"]["Code"] == "ValidationException"
     assert "OutputDataConfig.S3Uri" in error.value.response["Error"]["Message"]
     assert voiceid.list_speaker_enrollment_jobs(DomainId=domain["DomainId"])["JobSummaries"] == []
+
+
+def test_an_output_bucket_that_does_not_exist_is_refused_at_start(
+    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any]
+) -> None:
+    # Otherwise the job would enroll every caller and then fail, unable to write its output.
+    with pytest.raises(ClientError) as error:
+        voiceid.start_speaker_enrollment_job(
+            DomainId=domain["DomainId"],
+            DataAccessRoleArn=ROLE,
+            InputDataConfig={"S3Uri": "s3://recordings/manifest.json"},
+            OutputDataConfig={"S3Uri": "s3://no-such-bucket/out"},
+        )
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    message = error.value.response["Error"]["Message"]
+    assert message.startswith(
+        "OutputDataConfig.S3Uri s3://no-such-bucket/out: bucket no-such-bucket does not exist"
+    )
+    assert voiceid.list_speaker_enrollment_jobs(DomainId=domain["DomainId"])["JobSummaries"] == []
+
+
+def test_an_output_bucket_missing_from_a_real_s3_server_is_refused_at_start(
+    voiceid: Any, domain: dict[str, Any], s3_server: Any, settings: Any
+) -> None:
+    s3_server.apply(settings)  # the server outlives the test: a bucket no test creates
+    with pytest.raises(ClientError) as error:
+        voiceid.start_fraudster_registration_job(
+            DomainId=domain["DomainId"],
+            DataAccessRoleArn=ROLE,
+            InputDataConfig={"S3Uri": "s3://anything/m.json"},
+            OutputDataConfig={"S3Uri": "s3://never-created/out"},
+        )
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    assert "bucket never-created does not exist at" in error.value.response["Error"]["Message"]
+    assert voiceid.list_fraudster_registration_jobs(DomainId=domain["DomainId"])["JobSummaries"] == []
