@@ -32,6 +32,13 @@ DATA_KEY_BYTES = 32
 _NONCE_BYTES = 12
 _KEYRING_PURPOSE = b"voiceid.keyring"
 _KMS_ARN = regex.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:(?:key|alias)/.+\Z")
+# What AWS KMS would take as a key's name: an alias (alias/ then letters, digits, '/', '_', '-'), a key id
+# (a UUID, or mrk-… for a multi-Region key) or a key or alias ARN. Only such a name is created on first use:
+# a typo with a control character in it is a mistake to point out, not a key to make.
+_CREATABLE_KEY_ID = regex.compile(
+    r"^(?:alias/[A-Za-z0-9/_-]{1,250}|(?:mrk-)?[A-Za-z0-9-]{1,64}"
+    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/(?:mrk-)?[A-Za-z0-9-]{1,64}|alias/[A-Za-z0-9/_-]{1,250}))\Z"
+)
 
 
 class KeyUnavailable(AccessDenied):
@@ -115,6 +122,12 @@ class LocalKeyring:
                     f"KmsKeyId {key_id} is not a key of the local keyring. Create it in the admin "
                     "(Encryption keys), add it to VOICEID_LOCAL_MASTER_KEYS_FILE, or set "
                     "VOICEID_KMS_AUTO_CREATE=true to create unknown keys on first use."
+                )
+            if not _CREATABLE_KEY_ID.match(key_id):
+                raise ValidationError(
+                    f"KmsKeyId {ascii(key_id)[1:-1]!r} is not a key the local keyring has, nor a KMS key name to "
+                    "create on first use: give an alias (alias/ followed by letters, digits, '/', '_' or '-'), "
+                    "a key id or a KMS key ARN."
                 )
             master_key_create(key_id=key_id, origin=MasterKey.Origin.AUTO_CREATED)
             logger.warning("created local master key %s on first use (VOICEID_KMS_AUTO_CREATE)", key_id)

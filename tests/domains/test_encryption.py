@@ -147,6 +147,32 @@ def test_an_unknown_key_is_created_on_first_use_when_auto_creation_is_on(voiceid
     assert (key.origin, key.enabled) == (MasterKey.Origin.AUTO_CREATED, True)
 
 
+@pytest.mark.parametrize("key_id", ["!!", "alias/x\u0000y", "../../etc/passwd", "alias/", "alias/a b"])
+def test_a_key_name_kms_would_not_take_is_not_created_on_first_use(voiceid: Any, key_id: str) -> None:
+    with pytest.raises(ClientError) as refused:
+        voiceid.create_domain(Name="d", ServerSideEncryptionConfiguration={"KmsKeyId": key_id})
+
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "nor a KMS key name to create on first use" in refused.value.response["Error"]["Message"]
+    assert not MasterKey.objects.exists()
+    assert not Domain.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "key_id",
+    [
+        "alias/contact-centre/prod_1",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "mrk-1234abcd12ab34cd56ef1234567890ab",
+        "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-west-2:111122223333:alias/voiceid",
+    ],
+)
+def test_every_kind_of_kms_key_name_is_created_on_first_use(voiceid: Any, key_id: str) -> None:
+    voiceid.create_domain(Name="d", ServerSideEncryptionConfiguration={"KmsKeyId": key_id})
+    assert MasterKey.objects.get(key_id=key_id).origin == MasterKey.Origin.AUTO_CREATED
+
+
 def test_a_configured_key_serves_a_domain_and_is_never_stored(voiceid: Any) -> None:
     material = base64.b64encode(os.urandom(32)).decode()
     with override_settings(VOICEID_KMS_AUTO_CREATE=False, VOICEID_LOCAL_MASTER_KEYS=f"alias/hsm={material}"):
