@@ -9,7 +9,9 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 import voiceid_site
+from voiceid_site.awsjson import wire
 from voiceid_site.awsjson.dispatch import dispatch
+from voiceid_site.exceptions import UnknownOperation
 from voiceid_site.logs import request_id_var
 
 
@@ -44,7 +46,14 @@ class ApiMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and request.path_info == "/":
+        if request.path_info == "/" and request.method == "POST":
             request.get_host()  # DisallowedHost: Django answers 400, as for any other page
             return dispatch(request)
+        if request.path_info == "/" and request.method not in ("GET", "HEAD", "OPTIONS"):
+            # A client calling the API with another method gets an answer its SDK can read, not the
+            # dashboard's CSRF page.
+            request.get_host()
+            return wire.error_response(
+                UnknownOperation(f"Voice ID operations are called with POST /, not {request.method}.")
+            )
         return self.get_response(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -127,6 +128,18 @@ def test_a_flood_of_bad_members_is_summed_up(signed_post):
     message = response.json()["Message"]
     assert message.startswith("100 or more validation errors detected: Value at 'm0' failed")
     assert message.endswith("; and more")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_another_method_on_the_api_path_gets_an_aws_error(live_server, method):
+    import urllib3
+
+    response = urllib3.request(method, live_server.url + "/", body=b"{}", retries=False)
+    assert response.status == 400
+    assert response.headers["X-Amzn-ErrorType"] == "UnknownOperationException"
+    assert (
+        json.loads(response.data)["Message"] == f"Voice ID operations are called with POST /, not {method}."
+    )
 
 
 def test_an_empty_body_means_no_arguments(signed_post):
