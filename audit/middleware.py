@@ -29,6 +29,9 @@ class _Pending:
     # (DomainId, resource id) pairs: one event each (an admin action may name many objects).
     targets: list[tuple[str, str]] = field(default_factory=list)
     resource_from_redirect: bool = False
+    # A speaker's customer-id digest, read before the view runs (a deletion removes it), so that a search by
+    # customer id still finds the event afterwards.
+    digest: bytes | None = None
 
 
 def _may_be_audited(request: HttpRequest, namespace: str, name: str) -> bool:
@@ -74,6 +77,10 @@ def _resource_from_kwargs(pending: _Pending, kwargs: dict[str, Any]) -> None:
                 resource_type=resource_type, resource_id=resource_id
             )
             pending.targets = [(domain_id, resource_id)]
+            if resource_type == catalogue.SPEAKER:
+                pending.digest = selectors.speaker_digest(
+                    domain_id=domain_id, generated_speaker_id=resource_id
+                )
             return
 
 
@@ -165,6 +172,7 @@ class AuditMiddleware:
                     resource_id=resource_id,
                     source_ip=client_ip(request),
                     request_id=getattr(request, "request_id", ""),
+                    known_digest=pending.digest,
                 )
         except Exception:
             logger.exception("audit: could not record %s", pending.action)

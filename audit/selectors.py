@@ -54,6 +54,14 @@ def _resource_match(*, value: str, domain_id: str) -> Q:
         )
     if digests:
         match |= Q(customer_id_digest__in=digests)
+        # A deleted speaker is no longer in the speakers table: its generated id is found through the events
+        # that recorded both (an API call by customer id, a dashboard page of the speaker).
+        generated.extend(
+            AuditEvent.objects.filter(customer_id_digest__in=digests, resource_type=catalogue.SPEAKER)
+            .exclude(resource_id="")
+            .values_list("resource_id", flat=True)
+            .distinct()
+        )
     if generated:
         # Events that named the speaker by its generated id, recorded before or after.
         match |= Q(resource_id__in=generated) | Q(speaker_id__in=generated)
@@ -93,6 +101,16 @@ def audit_event_export(*, filters: AuditFilters, chunk_size: int = 2000) -> Iter
 def audit_actions() -> list[str]:
     """Action names for the search form's suggestions: the catalogued ones (the table is not scanned)."""
     return sorted(catalogue.API_OPERATIONS)
+
+
+def speaker_digest(*, domain_id: str, generated_speaker_id: str) -> bytes | None:
+    """The keyed digest a speaker's customer id is indexed by, while the speaker exists (None otherwise)."""
+    index = (
+        Speaker.objects.filter(domain__domain_id=domain_id, generated_speaker_id=generated_speaker_id)
+        .values_list("customer_speaker_index", flat=True)
+        .first()
+    )
+    return bytes(index) if index else None
 
 
 def domain_of_resource(*, resource_type: str, resource_id: str) -> str:

@@ -53,6 +53,7 @@ def audit_event_record(
     error_code: str = "",
     request_id: str = "",
     requested_speaker_id: str = "",
+    known_digest: bytes | None = None,
 ) -> AuditEvent | None:
     """Insert one event, never failing the caller: the request it describes has already been answered.
 
@@ -61,7 +62,9 @@ def audit_event_record(
     domain's keyed digest. Runs after the handler's transaction, as one statement of its own (in a savepoint
     if a transaction is open).
     """
-    digest: bytes | None = None
+    digest: bytes | None = (
+        known_digest  # a speaker named by generated id: its digest, read before the request
+    )
     for value in (requested_speaker_id, speaker_id, resource_id if resource_type == "SPEAKER" else ""):
         if value and not is_generated_id(value):
             digest = customer_id_digest(domain_id=domain_id, customer_speaker_id=value)

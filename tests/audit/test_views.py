@@ -16,6 +16,7 @@ from domains import services as domain_services
 from fraudsters import services as fraudster_services
 from fraudsters.models import Watchlist
 from speakers import services as speaker_services
+from speakers.models import Speaker
 from tests.conftest import role_client
 
 CUSTOMER_ID = "cust-555-0100"
@@ -48,6 +49,22 @@ def test_a_dashboard_opt_out_is_recorded_with_the_speaker_and_a_search_by_custom
     assert speaker.generated_speaker_id in rows.text
     # Shown nowhere but in the queries of the pager and the export link, which carry the search.
     assert CUSTOMER_ID not in re.sub(r'href="[^"]*"', "", rows.text)
+
+
+def test_a_search_by_customer_id_finds_the_dashboard_events_of_a_speaker_deleted_since(
+    analyst, auditor, domain
+):
+    # Proving an erasure happened is when an auditor needs this most; the speaker row is gone by then.
+    speaker = speaker_services.speaker_get_or_create_pending(domain=domain, customer_speaker_id=CUSTOMER_ID)
+    generated = speaker.generated_speaker_id
+    analyst.get(reverse("speakers:detail", args=[domain.domain_id, generated]))
+    analyst.post(reverse("speakers:delete", args=[domain.domain_id, generated]))
+    assert not Speaker.objects.filter(generated_speaker_id=generated).exists()
+
+    rows = auditor.get(
+        reverse("audit:log"), {"resource": CUSTOMER_ID}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="audit-rows"
+    ).text
+    assert "speakers:detail" in rows and "speakers:delete" in rows
 
 
 def test_an_auditor_refused_an_opt_out_is_recorded_with_the_403(auditor, domain):
