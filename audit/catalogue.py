@@ -63,6 +63,31 @@ DASHBOARD_READS = frozenset(
         "calls:detail",
     }
 )
+# The dashboard action that does what an API operation does: a search by either name finds both (an
+# auditor asking for OptOutSpeaker means the opt-outs, however they were made).
+DASHBOARD_EQUIVALENTS: dict[str, frozenset[str]] = {
+    "DescribeSpeaker": frozenset({"speakers:detail"}),
+    "OptOutSpeaker": frozenset({"speakers:opt-out"}),
+    "DeleteSpeaker": frozenset({"speakers:delete"}),
+    "ListSpeakers": frozenset({"speakers:list"}),
+    "DescribeFraudster": frozenset({"fraudsters:detail"}),
+    "DeleteFraudster": frozenset({"fraudsters:delete"}),
+    "AssociateFraudster": frozenset({"fraudsters:associate"}),
+    "DisassociateFraudster": frozenset({"fraudsters:disassociate"}),
+    "StartSpeakerEnrollmentJob": frozenset({"jobs:start"}),
+    "StartFraudsterRegistrationJob": frozenset({"jobs:start"}),
+}
+
+
+def actions_meaning(action: str) -> set[str]:
+    """Every recorded action name that does what `action` (an API operation or a dashboard action) names."""
+    meaning = {action}
+    for operation, pages in DASHBOARD_EQUIVALENTS.items():
+        if action.lower() == operation.lower() or action.lower() in pages:
+            meaning |= {operation, *pages}
+    return meaning
+
+
 # Every POST to these namespaces is recorded (opt out, delete, associate, start a job, evaluate a recording
 # ...), so a new form in one of these apps is audited without a change here.
 DASHBOARD_POST_NAMESPACES = frozenset({"domains", "speakers", "fraudsters", "jobs", "calls"})

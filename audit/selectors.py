@@ -73,7 +73,10 @@ def audit_event_search(*, filters: AuditFilters) -> QuerySet[AuditEvent]:
     if filters.actor:
         events = events.filter(Q(actor__iexact=filters.actor) | Q(access_key_id=filters.actor))
     if filters.action:
-        events = events.filter(action__iexact=filters.action)
+        match = Q()
+        for action in catalogue.actions_meaning(filters.action):
+            match |= Q(action__iexact=action)
+        events = events.filter(match)
     if filters.channel:
         events = events.filter(channel=filters.channel)
     if filters.domain_id:
@@ -100,7 +103,8 @@ def audit_event_export(*, filters: AuditFilters, chunk_size: int = 2000) -> Iter
 
 def audit_actions() -> list[str]:
     """Action names for the search form's suggestions: the catalogued ones (the table is not scanned)."""
-    return sorted(catalogue.API_OPERATIONS)
+    pages = {page for pages in catalogue.DASHBOARD_EQUIVALENTS.values() for page in pages}
+    return sorted(catalogue.API_OPERATIONS) + sorted(pages | catalogue.DASHBOARD_READS)
 
 
 def speaker_digest(*, domain_id: str, generated_speaker_id: str) -> bytes | None:

@@ -154,6 +154,18 @@ def test_a_search_in_place_moves_the_export_link_to_its_filter(auditor, db):
     assert full.text.count('id="audit-export"') == 1
 
 
+@pytest.mark.parametrize("searched", ["OptOutSpeaker", "optoutspeaker", "speakers:opt-out"])
+def test_an_action_searched_by_either_name_finds_the_api_and_the_dashboard_alike(auditor, db, searched):
+    for channel, action in (
+        ("API", "OptOutSpeaker"),
+        ("DASHBOARD", "speakers:opt-out"),
+        ("API", "DeleteSpeaker"),
+    ):
+        services.audit_event_record(actor="ann", channel=channel, action=action, status=200)
+    rows = auditor.get(reverse("audit:log"), {"action": searched}).text.split('id="audit-rows"')[1]
+    assert "OptOutSpeaker" in rows and "speakers:opt-out" in rows and "DeleteSpeaker" not in rows
+
+
 def test_the_csv_export_streams_the_current_filter_and_defuses_formulas(auditor, db):
     _seed()
     response = auditor.get(reverse("audit:export"), {"channel": "DASHBOARD"})
