@@ -503,3 +503,16 @@ def test_a_job_no_worker_took_yet_says_so_and_polls(analyst: Any, domain: Domain
     html = analyst.get(reverse("jobs:detail", args=[job.job_id])).content.decode()
     assert "waiting for a worker" in html and 'hx-trigger="every 2s"' in html
     assert "Written to s3://recordings/output when every request is done" in html
+
+
+def test_starting_a_job_from_a_domain_preselects_that_domain(analyst: Any, domain: Domain) -> None:
+    other = domain_services.domain_create(name="Retail bank", kms_key_id="alias/dash", region="us-east-1")
+    for page in (
+        reverse("domains:overview", args=[other.domain_id]),
+        f"{reverse('jobs:list')}?domain={other.domain_id}",  # no job yet: the empty state's link
+    ):
+        html = analyst.get(page).content.decode()
+        link = f"{reverse('jobs:start')}?domain={other.domain_id}"
+        assert f'href="{link}"' in html, page
+        form = analyst.get(link).content.decode()
+        assert f'<option value="{other.domain_id}" selected>' in form
