@@ -46,7 +46,7 @@ class TagInline(admin.TabularInline):
 
 @admin.register(Domain)
 class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
-    form = sealed_name_form(Domain, ["kms_key_id", "region", *_SESSION_DEFAULTS])
+    form = sealed_name_form(Domain, ["kms_key_id", "region", *_SESSION_DEFAULTS], operation="CreateDomain")
     list_display = [
         "display_name",
         "domain_id",

@@ -18,7 +18,7 @@ FRAUDSTERS_COME_FROM_JOBS = "Fraudsters are added by fraudster registration jobs
 
 @admin.register(Watchlist)
 class WatchlistAdmin(SealedNameAdminMixin, ServiceModelAdmin):
-    form = sealed_name_form(Watchlist, ["domain"])
+    form = sealed_name_form(Watchlist, ["domain"], operation="CreateWatchlist")
     list_display = ["display_name", "watchlist_id", "domain", "is_default", "created_at", "updated_at"]
     list_select_related = ["domain"]
     search_fields = ["watchlist_id", "domain__domain_id"]  # and the name: see get_search_results

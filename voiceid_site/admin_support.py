@@ -165,11 +165,29 @@ class SealedNameAdminMixin:
         return queryset
 
 
-def sealed_name_form(model: type[Model], model_fields: list[str]) -> type[Any]:
-    """A ModelForm carrying `name` and `description`, which are sealed attributes rather than columns."""
+def sealed_name_form(model: type[Model], model_fields: list[str], *, operation: str) -> type[Any]:
+    """A ModelForm carrying `name` and `description`, which are sealed attributes rather than columns,
+    checked against the API `operation`'s Name and Description rules: the admin saves nothing the API
+    would refuse (a domain named "bad name!" would come back from DescribeDomain as no client could make)."""
     from django import forms
 
     from domains.sealing import readable
+    from voiceid_site.awsjson import model as service_model
+    from voiceid_site.awsjson import validate
+
+    shape_name = service_model.input_shape_name(operation)
+    assert shape_name is not None
+    members = validate.validator().shapes[shape_name]["members"]
+
+    def api_rule(field: str, value: str) -> str:
+        if not value:
+            return value  # required-ness is the form field's own
+        violations = validate.validator().validate(members[field.capitalize()]["shape"], value, field)
+        if violations:
+            raise forms.ValidationError(
+                f"{operation} would refuse this {field}: {violations[0].describe().split('constraint: ')[-1]}."
+            )
+        return value
 
     class SealedNameForm(forms.ModelForm):
         name = forms.CharField(max_length=256)
@@ -185,6 +203,12 @@ def sealed_name_form(model: type[Model], model_fields: list[str]) -> type[Any]:
             if self.instance.pk is not None:
                 self.initial.setdefault("name", readable(self.instance, "name"))
                 self.initial.setdefault("description", readable(self.instance, "description"))
+
+        def clean_name(self) -> str:
+            return api_rule("name", self.cleaned_data["name"])
+
+        def clean_description(self) -> str:
+            return api_rule("description", self.cleaned_data["description"])
 
     SealedNameForm.Meta.model = model
     SealedNameForm.__name__ = f"{model.__name__}Form"

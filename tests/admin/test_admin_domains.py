@@ -45,7 +45,7 @@ class DomainAdminTests(TestCase):
     def setUpTestData(cls) -> None:
         cls.superuser = get_user_model().objects.create_superuser("root", "root@example.com", "password")
         cls.domain = services.domain_create(
-            name="Contact centre", kms_key_id="alias/voiceid", region="us-east-1", description="Main line"
+            name="Contact-centre", kms_key_id="alias/voiceid", region="us-east-1", description="Main line"
         )
         services.domain_tag(
             domain=cls.domain, tags=[{"Key": "team", "Value": "support"}, {"Key": "tier", "Value": "1"}]
@@ -74,7 +74,7 @@ class DomainAdminTests(TestCase):
         response = self.client.get(CHANGELIST)
 
         assert response.status_code == 200
-        for text in ("Contact centre", self.domain.domain_id, "ACTIVE", "us-east-1", "alias/voiceid"):
+        for text in ("Contact-centre", self.domain.domain_id, "ACTIVE", "us-east-1", "alias/voiceid"):
             assert text in response.text
 
     def test_it_searches_domains_by_domain_id(self) -> None:
@@ -93,7 +93,7 @@ class DomainAdminTests(TestCase):
 
     def test_it_creates_a_domain_with_its_default_watchlist_and_tags(self) -> None:
         data = {
-            "name": "Fraud desk",
+            "name": "Fraud-desk",
             "description": "Screening",
             "kms_key_id": "alias/fraud",
             "region": "eu-west-2",
@@ -105,7 +105,7 @@ class DomainAdminTests(TestCase):
         assert response.status_code == 200
         domain = Domain.objects.latest("pk")
         assert (domain.name, domain.description, domain.kms_key_id, domain.region) == (
-            "Fraud desk",
+            "Fraud-desk",
             "Screening",
             "alias/fraud",
             "eu-west-2",
@@ -159,8 +159,22 @@ class DomainAdminTests(TestCase):
         [(level, text)] = messages_of(response)
         assert level == messages.ERROR
         assert "aws:owner" in text
-        assert Domain.objects.get(pk=self.domain.pk).name == "Contact centre"
+        assert Domain.objects.get(pk=self.domain.pk).name == "Contact-centre"
         assert not self.domain.tags.filter(key="aws:owner").exists()
+
+    def test_it_refuses_a_name_or_description_the_api_would_refuse_and_saves_nothing(self) -> None:
+        response = self.client.post(
+            change_url(self.domain), self.change_data(name="bad name!", description="semi;colon")
+        )
+
+        assert response.status_code == 200  # the form again, with its errors
+        form = response.context["adminform"].form
+        assert form.errors["name"] == [
+            "CreateDomain would refuse this name: Member must satisfy regular expression pattern: "
+            "^[a-zA-Z0-9][a-zA-Z0-9_-]*$."
+        ]
+        assert "CreateDomain would refuse this description" in form.errors["description"][0]
+        assert Domain.objects.get(pk=self.domain.pk).name == "Contact-centre"
 
     def test_it_reports_a_change_to_a_suspended_domain_as_an_error(self) -> None:
         services.domain_delete(domain_id=self.domain.domain_id)
@@ -171,7 +185,7 @@ class DomainAdminTests(TestCase):
         [(level, text)] = messages_of(response)
         assert level == messages.ERROR
         assert "not active" in text
-        assert Domain.objects.get(pk=self.domain.pk).name == "Contact centre"
+        assert Domain.objects.get(pk=self.domain.pk).name == "Contact-centre"
 
     def test_it_shows_the_default_watchlist_id_and_service_owned_fields_read_only(self) -> None:
         response = self.client.get(change_url(self.domain))

@@ -28,10 +28,10 @@ class WatchlistAdminTests(TestCase):
     def setUpTestData(cls) -> None:
         cls.superuser = get_user_model().objects.create_superuser("root", "root@example.com", "password")
         cls.domain = domain_services.domain_create(
-            name="Contact centre", kms_key_id="alias/voiceid", region="us-east-1"
+            name="Contact-centre", kms_key_id="alias/voiceid", region="us-east-1"
         )
         cls.default = selectors.watchlist_default(domain=cls.domain)
-        cls.custom = services.watchlist_create(domain=cls.domain, name="Known fraud", description="Q3")
+        cls.custom = services.watchlist_create(domain=cls.domain, name="Known-fraud", description="Q3")
 
     def setUp(self) -> None:
         self.client.force_login(self.superuser)
@@ -100,13 +100,13 @@ class WatchlistAdminTests(TestCase):
         assert Watchlist.objects.filter(domain=self.domain).count() == 2  # default and custom only
 
     def test_it_updates_a_watchlist_through_the_service(self) -> None:
-        data = {"name": "Known fraudsters", "description": ""}
+        data = {"name": "Known-fraudsters", "description": ""}
 
         response = self.client.post(change_url(self.custom), data, follow=True)
 
         assert response.status_code == 200
         watchlist = Watchlist.objects.get(pk=self.custom.pk)
-        assert (watchlist.name, watchlist.description) == ("Known fraudsters", "")
+        assert (watchlist.name, watchlist.description) == ("Known-fraudsters", "")
         assert watchlist.updated_at > self.custom.updated_at
 
     def test_it_refuses_to_change_the_default_watchlist_with_an_error_message(self) -> None:
