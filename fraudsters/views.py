@@ -26,6 +26,7 @@ from domains.views import (
     position,
 )
 from fraudsters import selectors, services
+from fraudsters.models import Watchlist
 from voiceid_site.awsjson import validate
 from voiceid_site.exceptions import ResourceNotFound, ServiceError
 
@@ -36,6 +37,12 @@ CHANGE_REFUSED = (
     "Your account may look at fraudsters but not change their watchlists: that takes the analyst role."
 )
 DELETE_REFUSED = "Your account may look at fraudsters but not delete them: that takes the analyst role."
+WATCHLIST_CHANGE_REFUSED = (
+    "Your account may look at watchlists but not change them: that takes the analyst role."
+)
+WATCHLIST_DELETE_REFUSED = (
+    "Your account may look at watchlists but not delete them: that takes the analyst role."
+)
 
 
 def _watchlist_problems(name: str, description: str) -> dict[str, str]:
@@ -127,11 +134,75 @@ def watchlist_detail(request: HtmxHttpRequest, domain_id: str, watchlist_id: str
         watchlist = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id)
     except ResourceNotFound as error:
         return not_found(request, error)
+    return _watchlist_page(request, domain, watchlist)
+
+
+def _watchlist_page(
+    request: HtmxHttpRequest, domain: Domain, watchlist: Watchlist, *, status: int = 200, **extra: Any
+) -> HttpResponse:
     page = selectors.fraudster_list(
         domain=domain, watchlist=watchlist, after=position(request), limit=PAGE_SIZE
     )
-    context = {"domain": domain, "watchlist": watchlist, "page": page, "after": position(request)}
-    return render(request, "fraudsters/watchlist.html", context)
+    context = {
+        "domain": domain,
+        "watchlist": watchlist,
+        "page": page,
+        "after": position(request),
+        "confirm": request.GET.get("confirm") == "delete"
+        and request.user.has_perm("fraudsters.delete_watchlist"),
+        "form": {"name": watchlist.name, "description": watchlist.description},
+        "problems": {},
+        **extra,
+    }
+    return render(request, "fraudsters/watchlist.html", context, status=status)
+
+
+@require_POST
+@login_required
+@permission_required("fraudsters.change_watchlist", WATCHLIST_CHANGE_REFUSED)
+def watchlist_edit(request: HtmxHttpRequest, domain_id: str, watchlist_id: str) -> HttpResponse:
+    try:
+        domain = domain_selectors.domain_get(domain_id=domain_id)
+        watchlist = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id)
+    except ResourceNotFound as error:
+        return not_found(request, error)
+    form = {
+        "name": request.POST.get("name", "").strip(),
+        "description": request.POST.get("description", "").strip(),
+    }
+    problems = _watchlist_problems(form["name"], form["description"])
+    if not problems:
+        try:
+            services.watchlist_update(
+                domain=domain, watchlist_id=watchlist_id, name=form["name"], description=form["description"]
+            )
+        except ServiceError as error:
+            problems = {"form": error.message}
+            audit_recording.note_refused(request, status=error.status, error_code=error.code)
+        else:
+            messages.success(request, f"Watchlist {form['name']} saved.")
+            return redirect(reverse("fraudsters:watchlist", args=[domain_id, watchlist_id]))
+    if audit_recording.refusal_of(request) is None:
+        audit_recording.note_refused(request, status=400, error_code="ValidationException")
+    return _watchlist_page(request, domain, watchlist, status=400, form=form, problems=problems)
+
+
+@require_POST
+@login_required
+@permission_required("fraudsters.delete_watchlist", WATCHLIST_DELETE_REFUSED)
+def watchlist_delete(request: HtmxHttpRequest, domain_id: str, watchlist_id: str) -> HttpResponse:
+    try:
+        domain = domain_selectors.domain_get(domain_id=domain_id)
+        watchlist = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id)
+    except ResourceNotFound as error:
+        return not_found(request, error)
+    try:
+        services.watchlist_delete(domain=domain, watchlist_id=watchlist_id)
+    except ServiceError as error:
+        audit_recording.note_refused(request, status=error.status, error_code=error.code)
+        return _watchlist_page(request, domain, watchlist, status=error.status, delete_error=error.message)
+    messages.success(request, f"Watchlist {watchlist.name} ({watchlist_id}) was deleted.")
+    return redirect(f"{reverse('fraudsters:watchlists')}?domain={domain_id}")
 
 
 @require_GET

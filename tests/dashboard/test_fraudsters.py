@@ -184,3 +184,64 @@ def test_an_unknown_fraudster_is_a_404_page(analyst, domain):
     response = analyst.get(reverse("fraudsters:detail", args=[domain.domain_id, "id#nosuchfraudsterxxxxx"]))
     assert response.status_code == 404
     assert "does not exist" in response.text
+
+
+def _watchlist_url(name: str, domain, watchlist) -> str:
+    return reverse(f"fraudsters:{name}", args=[domain.domain_id, watchlist.watchlist_id])
+
+
+def test_an_analyst_renames_a_watchlist(analyst, domain):
+    custom = fraudster_services.watchlist_create(domain=domain, name="mules")
+    response = analyst.post(
+        _watchlist_url("watchlist-edit", domain, custom), {"name": "mule-ring", "description": "Q4"}
+    )
+    assert response.status_code == 302
+    page = analyst.get(response["Location"]).text
+    assert "Watchlist mule-ring saved." in page
+    saved = Watchlist.objects.get(pk=custom.pk)
+    assert (saved.name, saved.description) == ("mule-ring", "Q4")
+
+
+def test_a_watchlist_name_the_api_would_refuse_is_not_saved(analyst, domain):
+    custom = fraudster_services.watchlist_create(domain=domain, name="mules")
+    response = analyst.post(_watchlist_url("watchlist-edit", domain, custom), {"name": "bad name!"})
+    assert response.status_code == 400
+    assert "Give a name of 1 to 256 letters" in response.text and 'value="bad name!"' in response.text
+    assert Watchlist.objects.get(pk=custom.pk).name == "mules"
+
+
+def test_an_empty_watchlist_is_deleted_after_a_confirmation(analyst, domain):
+    custom = fraudster_services.watchlist_create(domain=domain, name="mules")
+    page = analyst.get(_watchlist_url("watchlist", domain, custom), {"confirm": "delete"}).text
+    assert "Delete watchlist mules?" in page and 'role="alertdialog"' in page
+    response = analyst.post(_watchlist_url("watchlist-delete", domain, custom))
+    assert response.status_code == 302
+    assert "Watchlist mules" in analyst.get(response["Location"]).text
+    assert not Watchlist.objects.filter(pk=custom.pk).exists()
+
+
+def test_a_watchlist_with_fraudsters_is_not_deleted_and_says_why(analyst, domain):
+    custom = fraudster_services.watchlist_create(domain=domain, name="mules")
+    fraudster_services.fraudster_create(domain=domain, watchlist=custom)
+    response = analyst.post(_watchlist_url("watchlist-delete", domain, custom))
+    assert response.status_code == 409
+    assert "still has fraudsters: disassociate or delete them first" in response.text
+    assert Watchlist.objects.filter(pk=custom.pk).exists()
+
+
+def test_the_default_watchlist_offers_neither_rename_nor_delete(analyst, domain):
+    default = Watchlist.objects.get(domain=domain, is_default=True)
+    page = analyst.get(_watchlist_url("watchlist", domain, default)).text
+    assert "cannot be renamed or deleted" in page
+    assert "Delete…" not in page and "Rename or describe" not in page
+    assert analyst.post(_watchlist_url("watchlist-delete", domain, default)).status_code == 400
+    assert Watchlist.objects.filter(pk=default.pk).exists()
+
+
+def test_an_auditor_may_not_rename_or_delete_a_watchlist(auditor, domain):
+    custom = fraudster_services.watchlist_create(domain=domain, name="mules")
+    page = auditor.get(_watchlist_url("watchlist", domain, custom)).text
+    assert "Delete…" not in page and "Rename or describe" not in page
+    assert auditor.post(_watchlist_url("watchlist-edit", domain, custom), {"name": "x"}).status_code == 403
+    assert auditor.post(_watchlist_url("watchlist-delete", domain, custom)).status_code == 403
+    assert Watchlist.objects.get(pk=custom.pk).name == "mules"
