@@ -325,6 +325,11 @@ _HINTS = {
     "job_name": "A job name holds only letters, digits, '-' and '_', and starts with a letter or digit.",
     "role_arn": f"Expected an IAM role ARN such as {EXAMPLE_ROLE_ARN}.",
     "kms_key_id": "Expected a KMS key id, ARN or alias such as alias/voiceid-output.",
+    "watchlist_id": "A watchlist id is the 22 letters and digits the Watchlists page shows.",
+}
+# When the model refuses a member for its length, the hint about its characters would mislead.
+_LENGTH_HINTS = {
+    "job_name": "A job name is 1 to 256 characters long.",
 }
 
 
@@ -377,6 +382,8 @@ def _check_against_model(form: StartJobForm, request: services.JobRequest) -> bo
         if field in form.errors:
             continue  # already explained
         hint = _HINTS.get(field or "")
+        if "length" in violation.constraint:
+            hint = _LENGTH_HINTS.get(field or "", hint)
         form.add_error(field, f"{hint} ({violation.constraint})" if hint else violation.describe())
     return form.is_valid()
 
@@ -432,7 +439,10 @@ def job_start(request: pages.HtmxHttpRequest) -> HttpResponse:
     except ServiceError as error:
         if upload is not None:  # stored, but no job will read it
             uploads.upload_discard(manifest_uri=upload.manifest_uri)
-        form.add_error(None, error.message)
+        # A message that starts with the member it is about ("OutputDataConfig.S3Uri s3://…: …") goes beside
+        # that member's field; others (a watchlist that does not exist, a quota) above the form.
+        field = _field_of(error.message.split(" ", 1)[0])
+        form.add_error(field if field in form.fields else None, error.message)
         return _start_page(request, form, status=400)
     messages.success(request, f"Started {job.get_kind_display()} job {job.job_id}.")
     return HttpResponseRedirect(reverse("jobs:detail", args=[job.job_id]))

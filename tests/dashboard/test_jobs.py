@@ -377,7 +377,11 @@ def test_an_auditor_cannot_start_a_job(auditor: Any, domain: Domain) -> None:
         ({"output_uri": "recordings/output"}, "is not an S3 URI"),
         ({"role_arn": "not-a-role"}, "Expected an IAM role ARN"),
         ({"job_name": "wave 2"}, "A job name holds only letters"),
+        ({"job_name": "w" * 300}, "A job name is 1 to 256 characters long"),
+        ({"watchlist_id": "nope"}, "A watchlist id is the 22 letters and digits"),
         ({"manifest_uri": ""}, "Give the manifest"),
+        ({"manifest_uri": "s3://recordings/folder/"}, "names a folder: it must name the manifest file"),
+        ({"output_uri": "s3://no-such-bucket/out"}, "bucket no-such-bucket does not exist"),
     ],
 )
 def test_a_bad_request_is_shown_beside_the_form(
