@@ -211,11 +211,15 @@ def watchlist_delete(request: HtmxHttpRequest, domain_id: str, watchlist_id: str
 def fraudster_list(request: HtmxHttpRequest) -> HttpResponse:
     try:
         domain = chosen_domain(request)
-        watchlist = None
-        if domain is not None and request.GET.get("watchlist"):
-            watchlist = selectors.watchlist_get(domain=domain, watchlist_id=request.GET["watchlist"])
     except ResourceNotFound as error:
         return not_found(request, error)
+    watchlist, filter_notice = None, ""
+    if domain is not None and request.GET.get("watchlist"):
+        try:
+            watchlist = selectors.watchlist_get(domain=domain, watchlist_id=request.GET["watchlist"])
+        except ResourceNotFound:
+            # Left over from another domain's filter (the domain was changed, the watchlist kept).
+            filter_notice = "That watchlist is not in this domain: showing every fraudster of the domain."
     page = None
     if domain is not None:
         page = selectors.fraudster_list(
@@ -231,8 +235,10 @@ def fraudster_list(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "after": position(request),
         "filters": filters.urlencode(),
+        "filter_notice": filter_notice,
     }
-    name = "fraudsters/list.html" + ("#fraudster-rows" if request.htmx else "")
+    rows_only = request.htmx and request.htmx.target != "main"  # a new domain reloads the page's main part
+    name = "fraudsters/list.html" + ("#fraudster-rows" if rows_only else "")
     return render(request, name, context)
 
 

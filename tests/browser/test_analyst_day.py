@@ -158,3 +158,20 @@ def test_an_auditor_cannot_opt_out(browser_page, live_server, sign_in, screensho
     assert response.status == 403
     assert "not opt them out" in response.text()
     assert _speaker_on(page).status == Speaker.Status.ENROLLED
+
+
+def test_changing_the_fraudster_lists_domain_brings_that_domains_watchlists(
+    browser_page, live_server, sign_in, domain
+):
+    other = domain_services.domain_create(name="second", kms_key_id="alias/browser", region="us-east-1")
+    fraudster_services.watchlist_create(domain=other, name="suspects-elsewhere")
+    mine = fraudster_services.watchlist_create(domain=domain, name="suspects-here")
+    page = browser_page
+    sign_in(page, live_server, "analyst")
+    page.goto(f"{reverse('fraudsters:list')}?domain={domain.domain_id}&watchlist={mine.watchlist_id}")
+    assert "suspects-here" in page.get_by_label("Watchlist").inner_text()
+
+    page.get_by_label("Domain").select_option(other.domain_id)
+    page.wait_for_url(re.compile(rf"domain={other.domain_id}"))
+    page.get_by_label("Watchlist").locator("option", has_text="suspects-elsewhere").wait_for(state="attached")
+    assert "suspects-here" not in page.get_by_label("Watchlist").inner_text()

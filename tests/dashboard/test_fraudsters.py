@@ -245,3 +245,16 @@ def test_an_auditor_may_not_rename_or_delete_a_watchlist(auditor, domain):
     assert auditor.post(_watchlist_url("watchlist-edit", domain, custom), {"name": "x"}).status_code == 403
     assert auditor.post(_watchlist_url("watchlist-delete", domain, custom)).status_code == 403
     assert Watchlist.objects.get(pk=custom.pk).name == "mules"
+
+
+def test_a_watchlist_filter_left_from_another_domain_shows_the_domain_with_a_notice(
+    analyst, domain, fraudster
+):
+    other = domain_services.domain_create(name="other", kms_key_id="alias/dash", region="us-east-1")
+    elsewhere = fraudster_services.watchlist_create(domain=other, name="suspects")
+    response = analyst.get(
+        reverse("fraudsters:list"), {"domain": domain.domain_id, "watchlist": elsewhere.watchlist_id}, **HTMX
+    )
+    assert response.status_code == 200
+    assert "That watchlist is not in this domain" in response.text
+    assert fraudster.generated_fraudster_id in response.text
