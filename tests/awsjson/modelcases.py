@@ -20,6 +20,9 @@ _CANDIDATES = (
     "name-1",
 )
 
+# Shapes the model leaves open whose values the service judges further: KMS takes only key names.
+_BY_SHAPE = {"KmsKeyId": "alias/voiceid-1"}
+
 
 @dataclass(frozen=True)
 class Case:
@@ -41,6 +44,8 @@ def valid_value(shape_name: str) -> Any:
     shape = model.shapes()[shape_name]
     kind = shape["type"]
     if kind == "string":
+        if shape_name in _BY_SHAPE:
+            return _BY_SHAPE[shape_name]
         if "enum" in shape:
             return shape["enum"][0]
         length = max(shape.get("min", 1), 1)
