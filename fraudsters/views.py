@@ -65,6 +65,20 @@ def _watchlist_problems(name: str, description: str) -> dict[str, str]:
     return problems
 
 
+def _posted_watchlist(request: HtmxHttpRequest) -> dict[str, str]:
+    """A watchlist form's fields as posted (create, or rename on the watchlist's page)."""
+    return {
+        "name": request.POST.get("name", "").strip(),
+        "description": request.POST.get("description", "").strip(),
+    }
+
+
+def _watchlist_of(domain_id: str, watchlist_id: str) -> tuple[Domain, Watchlist]:
+    """The domain and watchlist a URL names; ResourceNotFound (a 404 page) for either."""
+    domain = domain_selectors.domain_get(domain_id=domain_id)
+    return domain, selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id)
+
+
 def _watchlists_page(
     request: HtmxHttpRequest, domain: Domain | None, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
@@ -98,10 +112,7 @@ def watchlists(request: HtmxHttpRequest) -> HttpResponse:
         return forbidden(request, CREATE_REFUSED)
     if domain is None:
         return _watchlists_page(request, domain, status=400, error="Create a domain first.")
-    form = {
-        "name": request.POST.get("name", "").strip(),
-        "description": request.POST.get("description", "").strip(),
-    }
+    form = _posted_watchlist(request)
     problems = _watchlist_problems(form["name"], form["description"])
     if not problems:
         try:
@@ -130,8 +141,7 @@ def watchlists(request: HtmxHttpRequest) -> HttpResponse:
 @permission_required("fraudsters.view_watchlist", WATCHLISTS_REFUSED)
 def watchlist_detail(request: HtmxHttpRequest, domain_id: str, watchlist_id: str) -> HttpResponse:
     try:
-        domain = domain_selectors.domain_get(domain_id=domain_id)
-        watchlist = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id)
+        domain, watchlist = _watchlist_of(domain_id, watchlist_id)
     except ResourceNotFound as error:
         return not_found(request, error)
     return _watchlist_page(request, domain, watchlist)
@@ -162,14 +172,10 @@ def _watchlist_page(
 @permission_required("fraudsters.change_watchlist", WATCHLIST_CHANGE_REFUSED)
 def watchlist_edit(request: HtmxHttpRequest, domain_id: str, watchlist_id: str) -> HttpResponse:
     try:
-        domain = domain_selectors.domain_get(domain_id=domain_id)
-        watchlist = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id)
+        domain, watchlist = _watchlist_of(domain_id, watchlist_id)
     except ResourceNotFound as error:
         return not_found(request, error)
-    form = {
-        "name": request.POST.get("name", "").strip(),
-        "description": request.POST.get("description", "").strip(),
-    }
+    form = _posted_watchlist(request)
     problems = _watchlist_problems(form["name"], form["description"])
     if not problems:
         try:
@@ -192,8 +198,7 @@ def watchlist_edit(request: HtmxHttpRequest, domain_id: str, watchlist_id: str) 
 @permission_required("fraudsters.delete_watchlist", WATCHLIST_DELETE_REFUSED)
 def watchlist_delete(request: HtmxHttpRequest, domain_id: str, watchlist_id: str) -> HttpResponse:
     try:
-        domain = domain_selectors.domain_get(domain_id=domain_id)
-        watchlist = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id)
+        domain, watchlist = _watchlist_of(domain_id, watchlist_id)
     except ResourceNotFound as error:
         return not_found(request, error)
     try:

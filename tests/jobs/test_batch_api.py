@@ -490,51 +490,40 @@ def test_a_job_reads_and_writes_a_real_s3_server(
     )
 
 
-def test_an_output_folder_no_file_can_live_under_is_refused_at_start(
-    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any]
-) -> None:
+def _refused_start(voiceid: Any, domain_id: str, *, output_uri: str) -> str:
+    """Start an enrollment job writing to `output_uri`; it must be refused, and no job made: the message."""
     with pytest.raises(ClientError) as error:
         voiceid.start_speaker_enrollment_job(
-            DomainId=domain["DomainId"],
+            DomainId=domain_id,
             DataAccessRoleArn=ROLE,
             InputDataConfig={"S3Uri": "s3://recordings/manifest.json"},
-            OutputDataConfig={"S3Uri": "s3://recordings/a/../output"},
+            OutputDataConfig={"S3Uri": output_uri},
         )
     assert error.value.response["Error"]["Code"] == "ValidationException"
-    assert "OutputDataConfig.S3Uri" in error.value.response["Error"]["Message"]
-    assert voiceid.list_speaker_enrollment_jobs(DomainId=domain["DomainId"])["JobSummaries"] == []
+    assert voiceid.list_speaker_enrollment_jobs(DomainId=domain_id)["JobSummaries"] == []
+    return str(error.value.response["Error"]["Message"])
 
 
-def test_an_output_bucket_that_does_not_exist_is_refused_at_start(
-    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any]
+@pytest.mark.parametrize(
+    ("output_uri", "message_start"),
+    [
+        ("s3://recordings/a/../output", "OutputDataConfig.S3Uri"),  # no file can live under it
+        # Otherwise the job would enroll every caller and then fail, unable to write its output.
+        (
+            "s3://no-such-bucket/out",
+            "OutputDataConfig.S3Uri s3://no-such-bucket/out: bucket no-such-bucket does not exist",
+        ),
+    ],
+)
+def test_an_output_folder_the_job_could_not_write_to_is_refused_at_start(
+    voiceid: Any, bucket: LocalBucket, domain: dict[str, Any], output_uri: str, message_start: str
 ) -> None:
-    # Otherwise the job would enroll every caller and then fail, unable to write its output.
-    with pytest.raises(ClientError) as error:
-        voiceid.start_speaker_enrollment_job(
-            DomainId=domain["DomainId"],
-            DataAccessRoleArn=ROLE,
-            InputDataConfig={"S3Uri": "s3://recordings/manifest.json"},
-            OutputDataConfig={"S3Uri": "s3://no-such-bucket/out"},
-        )
-    assert error.value.response["Error"]["Code"] == "ValidationException"
-    message = error.value.response["Error"]["Message"]
-    assert message.startswith(
-        "OutputDataConfig.S3Uri s3://no-such-bucket/out: bucket no-such-bucket does not exist"
-    )
-    assert voiceid.list_speaker_enrollment_jobs(DomainId=domain["DomainId"])["JobSummaries"] == []
+    assert _refused_start(voiceid, domain["DomainId"], output_uri=output_uri).startswith(message_start)
 
 
 def test_an_output_bucket_missing_from_a_real_s3_server_is_refused_at_start(
     voiceid: Any, domain: dict[str, Any], s3_server: Any, settings: Any
 ) -> None:
     s3_server.apply(settings)  # the server outlives the test: a bucket no test creates
-    with pytest.raises(ClientError) as error:
-        voiceid.start_fraudster_registration_job(
-            DomainId=domain["DomainId"],
-            DataAccessRoleArn=ROLE,
-            InputDataConfig={"S3Uri": "s3://anything/m.json"},
-            OutputDataConfig={"S3Uri": "s3://never-created/out"},
-        )
-    assert error.value.response["Error"]["Code"] == "ValidationException"
-    assert "bucket never-created does not exist at" in error.value.response["Error"]["Message"]
-    assert voiceid.list_fraudster_registration_jobs(DomainId=domain["DomainId"])["JobSummaries"] == []
+    message = _refused_start(voiceid, domain["DomainId"], output_uri="s3://never-created/out")
+    assert "bucket never-created does not exist at" in message
