@@ -62,9 +62,8 @@ def audit_event_record(
     domain's keyed digest. Runs after the handler's transaction, as one statement of its own (in a savepoint
     if a transaction is open).
     """
-    digest: bytes | None = (
-        known_digest  # a speaker named by generated id: its digest, read before the request
-    )
+    # A speaker named by generated id comes with its digest, read before the request could delete it.
+    digest: bytes | None = known_digest
     for value in (requested_speaker_id, speaker_id, resource_id if resource_type == "SPEAKER" else ""):
         if value and not is_generated_id(value):
             digest = customer_id_digest(domain_id=domain_id, customer_speaker_id=value)

@@ -184,9 +184,7 @@ def sealed_name_form(model: type[Model], model_fields: list[str], *, operation: 
             return value  # required-ness is the form field's own
         violations = validate.validator().validate(members[field.capitalize()]["shape"], value, field)
         if violations:
-            raise forms.ValidationError(
-                f"{operation} would refuse this {field}: {violations[0].describe().split('constraint: ')[-1]}."
-            )
+            raise forms.ValidationError(f"{operation} would refuse this {field}: {violations[0].constraint}.")
         return value
 
     class SealedNameForm(forms.ModelForm):
