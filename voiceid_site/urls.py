@@ -11,6 +11,7 @@ from voiceid_site import health, views
 urlpatterns = [
     path("", views.root, name="root"),
     path("health", health.health, name="health"),
+    path("favicon.ico", views.favicon),
     path("accounts/", include("accounts.urls")),
     path("domains/", include("domains.urls")),
     path("speakers/", include("speakers.urls")),

@@ -13,3 +13,10 @@ def root(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("domains:list")
     return render(request, "home.html")
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """No icon (the dashboard's pages say so with `data:,`); browsers ask for /favicon.ico on the admin's
+    pages anyway, and a 404 there is an error in their console."""
+    return HttpResponse(status=204)

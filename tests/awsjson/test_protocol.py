@@ -177,6 +177,10 @@ def test_an_unexpected_failure_is_a_500_without_a_traceback(signed_post, monkeyp
     assert api  # the real handler module stays importable
 
 
+def test_the_favicon_a_browser_asks_for_is_no_content_rather_than_an_error(client):
+    assert client.get("/favicon.ico").status_code == 204
+
+
 def test_the_home_page_and_health_need_no_signature(client):
     assert client.get("/").status_code == 200
     health = client.get("/health")
