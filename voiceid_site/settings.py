@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "voiceid_site.middleware.NulRefusingMiddleware",  # a NUL in a field: a 400 page, not PostgreSQL's 500
 ]
 
 ROOT_URLCONF = "voiceid_site.urls"

@@ -97,6 +97,14 @@ def test_half_a_surrogate_pair_is_refused_by_name(signed_post, body, where):
     assert where in response.json()["Message"]
 
 
+def test_a_nul_character_is_refused_by_name(signed_post):
+    body = b'{"Name": "d", "ServerSideEncryptionConfiguration": {"KmsKeyId": "alias/x\\u0000y"}}'
+    response = signed_post("VoiceID.CreateDomain", body)
+    assert (response.status_code, response.json()["__type"]) == (400, "ValidationException")
+    assert "at 'ServerSideEncryptionConfiguration.KmsKeyId'" in response.json()["Message"]
+    assert "NUL" in response.json()["Message"]
+
+
 def test_a_letter_beyond_the_bmp_escaped_as_a_surrogate_pair_is_text(signed_post, domain):
     # botocore escapes non-ASCII text, and a character beyond the BMP as a pair: that is valid.
     body = (

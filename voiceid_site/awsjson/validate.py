@@ -43,6 +43,7 @@ class _Absent:
 
 
 _ABSENT = _Absent()
+_NO_NUL = "Member must not contain the NUL character (\\u0000)"
 _NOT_TEXT = (
     "Member must be valid Unicode text (it holds half of a UTF-16 surrogate pair, escaped as \\uD800-\\uDFFF)"
 )
@@ -150,6 +151,8 @@ class ShapeValidator:
                 return fail("Member must be a string")
             if _unpaired_surrogate(value):
                 return out.append(Violation(path, _NOT_TEXT, _ABSENT, sensitive))
+            if "\x00" in value:  # no text holds one, and PostgreSQL refuses it in any query
+                return out.append(Violation(path, _NO_NUL, _ABSENT, sensitive))
             length = _java_length(value)
             if "min" in shape and length < shape["min"]:
                 fail(f"Member must have length greater than or equal to {shape['min']}")
