@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 import voiceid_site
+from voiceid_site import pages
 from voiceid_site.awsjson import wire
 from voiceid_site.awsjson.dispatch import dispatch
 from voiceid_site.exceptions import UnknownOperation
@@ -72,20 +72,19 @@ class NulRefusingMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        fields = [request.GET] + ([request.POST] if request.method == "POST" else [])
-        for query in fields:
-            for name, values in query.lists():
-                if "\x00" in name or any("\x00" in value for value in values):
-                    return render(
-                        request,
-                        "problem.html",
-                        {
-                            "title": "Not a request voiceid can read",
-                            "message": "A field of this request holds a NUL character, which no field takes. "
-                            "Check the link or the form you came from.",
-                            "back_url": "/",
-                            "back_label": "Back to the dashboard",
-                        },
-                        status=400,
-                    )
+        queries = [request.GET, request.POST] if request.method == "POST" else [request.GET]
+        if any(_holds_nul(query) for query in queries):
+            return pages.problem(
+                request,
+                title="Not a request voiceid can read",
+                message="A field of this request holds a NUL character, which no field takes. "
+                "Check the link or the form you came from.",
+                status=400,
+                back_url="/",
+                back_label="Back to the dashboard",
+            )
         return self.get_response(request)
+
+
+def _holds_nul(query: QueryDict) -> bool:
+    return any("\x00" in name or any("\x00" in value for value in values) for name, values in query.lists())
