@@ -114,7 +114,9 @@ def watchlists(request: HtmxHttpRequest) -> HttpResponse:
         return _watchlists_page(request, domain, status=400, error="Create a domain first.")
     form = _posted_watchlist(request)
     problems = _watchlist_problems(form["name"], form["description"])
-    if not problems:
+    if problems:
+        audit_recording.note_refused(request, status=400, error_code="ValidationException")
+    else:
         try:
             watchlist = services.watchlist_create(
                 domain=domain, name=form["name"], description=form["description"]
@@ -128,8 +130,6 @@ def watchlists(request: HtmxHttpRequest) -> HttpResponse:
                 messages.success(request, notice)
                 return redirect(f"{reverse('fraudsters:watchlists')}?domain={domain.domain_id}")
             return _watchlists_page(request, domain, notice=notice)
-    if audit_recording.refusal_of(request) is None:
-        audit_recording.note_refused(request, status=400, error_code="ValidationException")
     # htmx swaps only 2xx answers: the form with its errors comes back as 200 to an HTMX post.
     return _watchlists_page(
         request, domain, status=200 if request.htmx else 400, form=form, problems=problems
@@ -177,19 +177,19 @@ def watchlist_edit(request: HtmxHttpRequest, domain_id: str, watchlist_id: str) 
         return not_found(request, error)
     form = _posted_watchlist(request)
     problems = _watchlist_problems(form["name"], form["description"])
-    if not problems:
+    if problems:
+        audit_recording.note_refused(request, status=400, error_code="ValidationException")
+    else:
         try:
             services.watchlist_update(
                 domain=domain, watchlist_id=watchlist_id, name=form["name"], description=form["description"]
             )
         except ServiceError as error:
-            problems = {"form": error.message}
             audit_recording.note_refused(request, status=error.status, error_code=error.code)
+            problems = {"form": error.message}
         else:
             messages.success(request, f"Watchlist {form['name']} saved.")
             return redirect(reverse("fraudsters:watchlist", args=[domain_id, watchlist_id]))
-    if audit_recording.refusal_of(request) is None:
-        audit_recording.note_refused(request, status=400, error_code="ValidationException")
     return _watchlist_page(request, domain, watchlist, status=400, form=form, problems=problems)
 
 

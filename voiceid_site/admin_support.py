@@ -177,12 +177,13 @@ def sealed_name_form(model: type[Model], model_fields: list[str], *, operation: 
 
     shape_name = service_model.input_shape_name(operation)
     assert shape_name is not None
-    members = validate.validator().shapes[shape_name]["members"]
+    validator = validate.validator()
+    members = validator.shapes[shape_name]["members"]
 
     def api_rule(field: str, value: str) -> str:
         if not value:
             return value  # required-ness is the form field's own
-        violations = validate.validator().validate(members[field.capitalize()]["shape"], value, field)
+        violations = validator.validate(members[field.capitalize()]["shape"], value, field)
         if violations:
             raise forms.ValidationError(f"{operation} would refuse this {field}: {violations[0].constraint}.")
         return value
