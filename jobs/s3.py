@@ -303,6 +303,13 @@ _DENIED_CODES = {
 }
 
 
+def _bucket_missing(location: S3Location) -> BucketMissing:
+    return BucketMissing(
+        f"{location.uri}: bucket {location.bucket} does not exist at {settings.VOICEID_S3_ENDPOINT_URL}. "
+        "Create it or correct the URI."
+    )
+
+
 def _s3_error(location: S3Location, error: Exception) -> StorageError:
     import botocore.exceptions
 
@@ -322,10 +329,7 @@ def _s3_error(location: S3Location, error: Exception) -> StorageError:
     code = str(error.response.get("Error", {}).get("Code", ""))
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     if code == "NoSuchBucket":
-        return BucketMissing(
-            f"{location.uri}: bucket {location.bucket} does not exist at {endpoint}. Create it or correct "
-            "the URI."
-        )
+        return _bucket_missing(location)
     if code in _MISSING_CODES:
         return ObjectMissing(
             f"{location.uri} does not exist at {endpoint}. Upload the object or correct the URI."
@@ -452,25 +456,24 @@ def ensure_output_bucket(output_folder: str) -> None:
     job never applies every request only to fail writing its output. Anything less sure (a store that does
     not answer, credentials allowed to write objects but not to look at the bucket) is left to the job."""
     location = parse_uri(output_folder, field="OutputDataConfig.S3Uri")
+    missing: StorageError | None = None
     if _uses_local_folder():
         bucket_folder = Path(settings.VOICEID_LOCAL_S3_ROOT) / location.bucket
         if not bucket_folder.is_dir():
-            raise ValidationError(
-                f"OutputDataConfig.S3Uri {_local_missing(location, bucket_folder, bucket_folder)}"
-            )
-        return
-    import botocore.exceptions
+            missing = _local_missing(location, bucket_folder, bucket_folder)
+    else:
+        import botocore.exceptions
 
-    try:
-        _client().head_bucket(Bucket=location.bucket)
-    except botocore.exceptions.ClientError as error:
-        if str(error.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchBucket", "NotFound"}:
-            raise ValidationError(
-                f"OutputDataConfig.S3Uri {location.uri}: bucket {location.bucket} does not exist at "
-                f"{settings.VOICEID_S3_ENDPOINT_URL}. Create it or correct the URI."
-            ) from None
-    except botocore.exceptions.BotoCoreError:
-        pass
+        try:
+            _client().head_bucket(Bucket=location.bucket)
+        except botocore.exceptions.ClientError as error:
+            # HeadBucket has no body: a missing bucket is a bare 404.
+            if str(error.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchBucket", "NotFound"}:
+                missing = _bucket_missing(location)
+        except botocore.exceptions.BotoCoreError:
+            pass
+    if missing is not None:
+        raise ValidationError(f"OutputDataConfig.S3Uri {missing}")
 
 
 def ensure_output_key_usable(kms_key_id: str) -> None:
