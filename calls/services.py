@@ -111,6 +111,9 @@ def session_update(
     """Change the speaker or the thresholds of a session; members not given stay as they are."""
     domain_selectors.ensure_active(domain)
     session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    # A call that went silent stays ENDED: the change applies to how its final audio is evaluated (an agent
+    # may name the caller after hanging up), so its end is written down before the change moves updated_at.
+    _record_idle_end(session, now=timezone.now())
     if speaker_id is not None and speaker_id != session.speaker_ref:
         if session.enrollment_status:
             raise Conflict(
@@ -241,10 +244,22 @@ def session_end(*, domain: Domain, session_name_or_id: str) -> Session:
     """Streaming stops: evaluations return their last results as final (StreamingStatus ENDED)."""
     session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
     if session.ended_at is None:
-        session.ended_at = session.updated_at = timezone.now()
-        session.save(update_fields=["ended_at", "updated_at"])
-        notifications.session_ended(session)
+        now = timezone.now()
+        # A call that had already gone silent ended then, as DescribeSession has been saying.
+        _mark_ended(session, at=selectors.ended_at(session, now=now) or now, now=now)
     return session
+
+
+def _mark_ended(session: Session, *, at: datetime, now: datetime) -> None:
+    """Record that the call's streaming stopped `at` (saved, with the stream's end event)."""
+    session.ended_at = at
+    session.updated_at = now  # every write moves updated_at: a racing chunk's save then retries
+    fields = ["ended_at", "updated_at"]
+    if session.enrollment_status == Status.NOT_ENOUGH_SPEECH:
+        session.enrollment_message = _collecting_message(session)  # now says no more speech will come
+        fields.append("enrollment_message")
+    session.save(update_fields=fields)
+    notifications.session_ended(session)
 
 
 def sessions_end_idle(*, now: datetime | None = None) -> int:
@@ -262,19 +277,27 @@ def sessions_end_idle(*, now: datetime | None = None) -> int:
             # Only the session row (`of`): other writers lock a session before its domain, never both at once.
             locked = Session.objects.select_for_update(of=("self",)).select_related("domain")
             session = locked.filter(pk=session_pk).first()
-            # Gone since it was listed (its domain was deleted), or ended by EndSession meanwhile.
-            if session is None or session.ended_at is not None:
-                continue
-            moment = now or timezone.now()
-            went_idle = selectors.ended_at(session, now=moment)
-            if went_idle is None:  # a chunk or an update came in meanwhile
-                continue
-            session.ended_at = went_idle
-            session.updated_at = moment  # every write moves updated_at: a racing chunk's save then retries
-            session.save(update_fields=["ended_at", "updated_at"])
-            notifications.session_ended(session)
-            ended += 1
+            # Gone since it was listed (its domain was deleted); ended by EndSession, or a chunk or an update
+            # came in, meanwhile: _record_idle_end leaves those alone.
+            if session is not None and _record_idle_end(session, now=now or timezone.now()):
+                ended += 1
     return ended
+
+
+def _record_idle_end(session: Session, *, now: datetime) -> bool:
+    """Write down the end of a call that went silent past the idle limit, as EndSession would (with the
+    stream's end event), if it is not written yet; whether it was. `session` is locked by the caller.
+
+    Every write to a session moves its `updated_at`, and a session is idle only while nothing moves it, so
+    a write to an idle session that did not first record its end would bring the call back to ONGOING.
+    """
+    if session.ended_at is not None:
+        return False
+    went_idle = selectors.ended_at(session, now=now)
+    if went_idle is None:
+        return False
+    _mark_ended(session, at=went_idle, now=now)
+    return True
 
 
 def _enough_to_enroll(session: Session) -> bool:
@@ -282,10 +305,13 @@ def _enough_to_enroll(session: Session) -> bool:
 
 
 def _collecting_message(session: Session) -> str:
-    return (
+    collected = (
         f"{session.speech_seconds:.1f} s of net speech collected; enrollment needs "
-        f"{settings.VOICEID_ENROLLMENT_SPEECH_SECONDS:g} s."
+        f"{settings.VOICEID_ENROLLMENT_SPEECH_SECONDS:g} s"
     )
+    if session.ended_at is not None:
+        return f"{collected}, and the call has ended, so no more will come: start a new session to enroll."
+    return f"{collected}."
 
 
 def _begin_enrollment(session: Session) -> None:
@@ -302,6 +328,8 @@ def session_enroll(*, domain: Domain, session_name_or_id: str) -> Session:
     """Enroll the session's speaker from the call's audio: at once if 30 s of speech are in, else when they are."""
     domain_selectors.ensure_active(domain)
     session = selectors.session_get(domain=domain, session_name_or_id=session_name_or_id, for_update=True)
+    now = timezone.now()
+    _record_idle_end(session, now=now)  # enrolling a call that went silent does not reopen it
     if session.enrollment_status:
         raise Conflict(
             f"Session {session.session_name} already has an enrollment request ({session.enrollment_status}): "
@@ -322,7 +350,6 @@ def session_enroll(*, domain: Domain, session_name_or_id: str) -> Session:
             "(DeleteSpeaker) first if the caller now consents.",
             conflict_type="SPEAKER_OPTED_OUT",
         )
-    now = timezone.now()
     session.enrollment_requested_at = session.updated_at = now
     if _enough_to_enroll(session):
         _begin_enrollment(session)
@@ -357,8 +384,10 @@ def enrollment_failed(*, session_pk: int, error: ServiceError) -> None:
     )
     if session is None:
         return  # finished already, or the session is gone: nothing to report twice
+    now = timezone.now()
+    _record_idle_end(session, now=now)  # a report on a call that went silent does not reopen it
     session.enrollment_status, session.enrollment_message = Status.FAILED, error.message[:500]
-    session.updated_at = timezone.now()
+    session.updated_at = now
     session.save(update_fields=["enrollment_status", "enrollment_message", "updated_at"])
     speaker = speaker_selectors.speaker_find(domain=session.domain, speaker_id=session.speaker_ref)
     notifications.session_enrollment_finished(session, speaker=speaker, enrollment_status=None, failure=error)

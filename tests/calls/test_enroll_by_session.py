@@ -73,6 +73,22 @@ def test_enrollment_waits_for_30_seconds_of_speech(calls, stream, call_domain):
     assert calls.describe_speaker(DomainId=domain_id, SpeakerId="bob")["Speaker"]["Status"] == "PENDING"
 
 
+def test_an_enrollment_still_collecting_when_the_call_ends_says_to_start_a_new_session(
+    calls, stream, call_domain
+):
+    domain_id = call_domain["DomainId"]
+    calls.start_session(DomainId=domain_id, SessionName="hung-up-early", SpeakerId="bob")
+    calls.enroll_by_session(DomainId=domain_id, SessionNameOrId="hung-up-early")
+    stream(domain_id, "hung-up-early", pcm(BOB.enrollment_audio()[: 8000 * 12]))
+
+    ended = calls.end_session(DomainId=domain_id, SessionNameOrId="hung-up-early")["Session"]
+
+    assert ended["EnrollmentRequestDetails"]["Status"] == "NOT_ENOUGH_SPEECH"
+    assert ended["EnrollmentRequestDetails"]["Message"].endswith(
+        "and the call has ended, so no more will come: start a new session to enroll."
+    )
+
+
 def test_enrollment_conflicts(calls, stream, call_domain):
     domain_id = call_domain["DomainId"]
     calls.start_session(DomainId=domain_id, SessionName="nobody")

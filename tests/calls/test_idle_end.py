@@ -70,6 +70,44 @@ def test_a_silent_call_is_ended_and_its_end_recorded_once(calls, stream, call_do
         )
 
 
+def test_an_update_after_the_call_went_silent_does_not_bring_it_back(calls, stream, call_domain):
+    # An agent who names the caller after the line went quiet changes who the final audio is scored
+    # against; the call stays ENDED, its end is recorded once, and it takes no more audio.
+    domain_id = call_domain["DomainId"]
+    calls.start_session(DomainId=domain_id, SessionName="named-late")
+    stream(domain_id, "named-late", call_pcm(demo.CALLERS[0])[:32000])
+    _silent_for("named-late", IDLE_SECONDS + 60)
+    ended_at = calls.describe_session(DomainId=domain_id, SessionNameOrId="named-late")["Session"]["EndedAt"]
+
+    updated = calls.update_session(DomainId=domain_id, SessionNameOrId="named-late", SpeakerId="late-name")
+
+    assert updated["Session"]["StreamingStatus"] == "ENDED"
+    assert updated["Session"]["SpeakerId"] == "late-name"
+    assert abs(updated["Session"]["EndedAt"] - ended_at) < timedelta(milliseconds=1)
+    assert len(_ends()) == 1
+    assert tasks.end_idle_sessions() == 0
+    with pytest.raises(calls.exceptions.ValidationException, match="has ended"):
+        calls.put_session_audio(
+            DomainId=domain_id, SessionNameOrId="named-late", Audio=b"\0" * 4000, AudioFormat="PCM_S16LE_8000"
+        )
+
+
+def test_an_enrollment_asked_after_the_call_went_silent_says_no_more_audio_will_come(
+    calls, stream, call_domain
+):
+    domain_id = call_domain["DomainId"]
+    calls.start_session(DomainId=domain_id, SessionName="enrolled-late", SpeakerId="late-enrollee")
+    stream(domain_id, "enrolled-late", call_pcm(demo.CALLERS[0])[:32000])
+    _silent_for("enrolled-late", IDLE_SECONDS + 60)
+
+    session = calls.enroll_by_session(DomainId=domain_id, SessionNameOrId="enrolled-late")["Session"]
+
+    assert session["StreamingStatus"] == "ENDED"
+    assert session["EnrollmentRequestDetails"]["Status"] == "NOT_ENOUGH_SPEECH"
+    assert "start a new session" in session["EnrollmentRequestDetails"]["Message"]
+    assert len(_ends()) == 1
+
+
 def test_a_call_still_within_the_idle_limit_streams_on(calls, call_domain):
     domain_id = call_domain["DomainId"]
     calls.start_session(DomainId=domain_id, SessionName="thinking")
@@ -93,6 +131,20 @@ def test_a_silent_call_frees_its_place_in_the_active_session_quota(calls, call_d
     _silent_for("first", IDLE_SECONDS + 60)  # before the sweep records its end, too
 
     calls.start_session(DomainId=domain_id, SessionName="second")
+
+
+def test_end_session_after_the_call_went_silent_keeps_the_time_it_went_silent(calls, call_domain):
+    domain_id = call_domain["DomainId"]
+    calls.start_session(DomainId=domain_id, SessionName="hung-up-late")
+    _silent_for("hung-up-late", IDLE_SECONDS + 60)
+    went_idle = calls.describe_session(DomainId=domain_id, SessionNameOrId="hung-up-late")["Session"][
+        "EndedAt"
+    ]
+
+    ended = calls.end_session(DomainId=domain_id, SessionNameOrId="hung-up-late")["Session"]
+
+    assert abs(ended["EndedAt"] - went_idle) < timedelta(milliseconds=1)
+    assert len(_ends()) == 1
 
 
 def test_a_call_ended_by_end_session_is_left_to_it(calls, call_domain):
