@@ -86,6 +86,28 @@ def test_an_analyst_finds_a_speaker_and_opts_it_out(browser_page, live_server, s
     assert _speaker_on(page).status == Speaker.Status.OPTED_OUT
 
 
+def test_back_after_two_searches_shows_the_first_search_and_its_results(
+    browser_page, live_server, sign_in, screenshot, domain
+):
+    page = browser_page
+    sign_in(page, live_server, "analyst")
+    page.goto(f"{reverse('speakers:list')}?domain={domain.domain_id}")
+    search = page.get_by_label("Customer or generated id")
+    for customer_id in ("cust-1", "cust-2"):
+        search.fill(customer_id)
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url(re.compile(rf"q={customer_id}"))
+        page.locator("#speaker-rows").get_by_role("link", name=customer_id).wait_for()
+
+    page.go_back()
+
+    page.wait_for_url(re.compile(r"q=cust-1"))
+    page.locator("#speaker-rows").get_by_role("link", name="cust-1").wait_for()
+    assert page.get_by_label("Customer or generated id").input_value() == "cust-1"
+    assert page.locator("#speaker-rows").get_by_role("link", name="cust-2").count() == 0
+    screenshot(page, "speakers-search-back")
+
+
 def test_a_speaker_deleted_in_another_tab_says_so_instead_of_a_dead_button(
     browser_page, live_server, sign_in, screenshot, domain
 ):
