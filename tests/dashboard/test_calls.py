@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -160,6 +160,32 @@ def test_the_session_page_shows_decisions_in_full_and_polls_while_ongoing(
     services.session_end(domain=domain, session_name_or_id=session.session_name)
     fragment = viewer.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="session-results").content.decode()
     assert "ENDED" in fragment and "hx-trigger" not in fragment
+
+
+def test_the_session_page_links_its_speaker_closest_fraudster_and_watchlist(
+    viewer: Any, domain: Domain
+) -> None:
+    session = _store_results(_session(domain, "contact-8", speaker_id="bob"), auth=ACCEPTED, fraud=HIGH_RISK)
+    html = viewer.get(reverse("calls:detail", args=[session.session_id])).content.decode()
+    fraudster_id = HIGH_RISK["RiskDetails"]["KnownFraudsterRisk"]["GeneratedFraudsterId"]
+    assert f'href="{reverse("speakers:detail", args=[domain.domain_id, "bob"])}">bob</a>' in html
+    assert f'href="{reverse("fraudsters:detail", args=[domain.domain_id, fraudster_id])}">' in html
+    assert f'href="{reverse("fraudsters:watchlist", args=[domain.domain_id, session.watchlist_id])}">' in html
+
+
+def test_the_session_page_links_only_what_the_user_may_open(
+    client: Any, django_user_model: Any, domain: Domain
+) -> None:
+    user = django_user_model.objects.create_user("calls-only")
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_session", content_type__app_label="calls")
+    )
+    client.force_login(user)
+    session = _store_results(_session(domain, "contact-9", speaker_id="bob"), auth=ACCEPTED, fraud=HIGH_RISK)
+    html = client.get(reverse("calls:detail", args=[session.session_id])).content.decode()
+    assert "<dd>bob</dd>" in html
+    assert reverse("speakers:detail", args=[domain.domain_id, "bob"]) not in html
+    assert "/fraudsters/" not in html
 
 
 def test_results_older_than_the_audio_say_so(viewer: Any, domain: Domain) -> None:
