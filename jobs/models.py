@@ -98,6 +98,12 @@ class BatchJob(models.Model):
         return self.status in self.ACTIVE_STATUSES
 
     @property
+    def progress_mark(self) -> str:
+        """What the job page's summary shows that a running job changes: a progress poll that sees another
+        mark than its page was drawn with tells the summary to refresh."""
+        return f"{self.status}-{self.finished_entries}-{self.failed_entries}"
+
+    @property
     def percent_complete(self) -> int:
         if self.status in (self.Status.COMPLETED, self.Status.COMPLETED_WITH_ERRORS):
             return 100

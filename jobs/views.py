@@ -148,6 +148,9 @@ def job_progress(request: pages.HtmxHttpRequest, job_id: str) -> HttpResponse:
     if not job.is_active:
         # Tells the job page to refresh its summary (status, end time, download) once, as the job ended.
         response["HX-Trigger"] = "job-ended"
+    elif request.GET.get("seen") != job.progress_mark:
+        # The bar moved since it was drawn: so did the summary's counts and status, which follow it.
+        response["HX-Trigger"] = "job-progressed"
     return response
 
 

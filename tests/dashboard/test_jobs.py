@@ -237,12 +237,12 @@ def test_the_progress_partial_polls_while_the_job_runs_and_stops_when_it_ends(
 ) -> None:
     job = _start(domain, _put_manifest(s3_root, "m.json", ["r1", "r2"]))
     url = reverse("jobs:progress", args=[job.job_id])
-    running = analyst.get(url, HTTP_HX_REQUEST="true")
+    running = analyst.get(url, {"seen": job.progress_mark}, HTTP_HX_REQUEST="true")
     html = running.content.decode()
     assert running.status_code == 200
-    assert f'hx-get="{url}"' in html and 'hx-trigger="every 2s"' in html
+    assert f'hx-get="{url}?seen={job.progress_mark}"' in html and 'hx-trigger="every 2s"' in html
     assert 'value="0"' in html and "<html" not in html
-    assert "HX-Trigger" not in running
+    assert "HX-Trigger" not in running  # nothing moved since the page was drawn
 
     _run_to_the_end(job)
     ended = analyst.get(url, HTTP_HX_REQUEST="true")
@@ -257,6 +257,24 @@ def test_the_progress_bar_shows_partial_progress(analyst: Any, domain: Domain, s
     BatchJob.objects.filter(pk=job.pk).update(status="IN_PROGRESS", total_entries=4, finished_entries=1)
     html = analyst.get(reverse("jobs:progress", args=[job.job_id])).content.decode()
     assert 'value="25"' in html and "25 %" in html and 'hx-trigger="every 2s"' in html
+
+
+def test_progress_since_the_page_was_drawn_refreshes_the_summary_with_the_bar(
+    analyst: Any, domain: Domain, s3_root: Path
+) -> None:
+    job = _start(domain, _put_manifest(s3_root, "m.json", ["r1", "r2", "r3", "r4"]))
+    page = analyst.get(reverse("jobs:detail", args=[job.job_id])).content.decode()
+    assert 'hx-trigger="job-progressed from:body, job-ended from:body"' in page
+    drawn = job.progress_mark
+    BatchJob.objects.filter(pk=job.pk).update(status="IN_PROGRESS", total_entries=4, finished_entries=1)
+
+    polled = analyst.get(reverse("jobs:progress", args=[job.job_id]), {"seen": drawn}, HTTP_HX_REQUEST="true")
+
+    assert polled["HX-Trigger"] == "job-progressed"
+    summary = analyst.get(
+        reverse("jobs:detail", args=[job.job_id]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-summary"
+    ).content.decode()
+    assert "1 of 4 done" in summary
 
 
 def test_the_summary_fragment_comes_alone_for_htmx(analyst: Any, domain: Domain, s3_root: Path) -> None:

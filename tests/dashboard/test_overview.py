@@ -141,7 +141,8 @@ def test_running_jobs_show_their_polling_progress_bar(auditor: Any, domain: Doma
     )
     html = auditor.get(reverse("domains:overview", args=[domain.domain_id])).content.decode()
     assert f'id="job-{running.job_id}"' in html
-    assert f'hx-get="{reverse("jobs:progress", args=[running.job_id])}" hx-trigger="every 2s"' in html
+    progress = reverse("jobs:progress", args=[running.job_id])
+    assert f'hx-get="{progress}?seen={running.progress_mark}" hx-trigger="every 2s"' in html
     assert '<progress max="100" value="25"' in html
     assert html.count("<progress") == 1  # the finished job is not running
 
