@@ -29,9 +29,13 @@ def drop_nones(value: Any) -> Any:
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> HttpResponse:
-    return HttpResponse(
+    response = HttpResponse(
         json.dumps(drop_nones(body), default=_default), status=status, content_type=CONTENT_TYPE
     )
+    # As AWS sends it. API calls skip CommonMiddleware, which would have set it; without it gunicorn sends
+    # the body chunked, which some SDKs' checks of the response length do not expect.
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 def error_response(error: ServiceError) -> HttpResponse:
