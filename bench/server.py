@@ -47,6 +47,7 @@ class Server:
     def command(self) -> list[str]:
         return [
             sys.executable, "-m", "gunicorn", "voiceid_site.wsgi",
+            "--config", "python:voiceid_site.gunicorn_conf",
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.worker_count), "--threads", str(self.threads),
         ]  # fmt: skip

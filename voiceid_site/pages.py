@@ -1,9 +1,13 @@
-"""Pieces every dashboard app's views share: the typed htmx request, keyset positions, the problem page."""
+"""Pieces every dashboard app's views share: the typed htmx request, keyset positions, the problem page,
+and the page for an error no view caught."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import sys
+
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.shortcuts import render
+from django.views import defaults
 from django_htmx.middleware import HtmxDetails
 
 
@@ -26,3 +30,20 @@ def problem(
     """A page that says what went wrong and where to go back to."""
     context = {"title": title, "message": message, "back_url": back_url, "back_label": back_label}
     return render(request, "problem.html", context, status=status)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500. A request whose body stopped arriving (voiceid_site/gunicorn_conf.py) fails wherever the
+    body is first read, which no view can catch; that is the client's doing, so it is a 400 page (logged as a
+    bad request, not as a server error). Anything else is the plain 500 page."""
+    error = sys.exc_info()[1]  # Django calls this inside its handler for the uncaught exception
+    if isinstance(error, UnreadablePostError):
+        return problem(
+            request,
+            title="The request did not arrive in full",
+            message="The form stopped arriving before all of it was sent. Check the connection and try again.",
+            status=400,
+            back_url="/",
+            back_label="Back to the dashboard",
+        )
+    return defaults.server_error(request)

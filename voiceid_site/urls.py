@@ -21,3 +21,6 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# An uncaught exception's page: 400 for a request body that never arrived in full, else templates/500.html.
+handler500 = "voiceid_site.pages.server_error"

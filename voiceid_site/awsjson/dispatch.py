@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from audit import recording as audit_recording
 from voiceid_site.awsjson import auth, model, registry, validate, wire
@@ -78,6 +78,14 @@ def dispatch(request: HttpRequest) -> HttpResponse:
         response = wire.json_response(registry.handlers()[operation](ctx, params) or {})
     except ServiceError as error:
         response = wire.error_response(error)
+    except UnreadablePostError:
+        # The body stopped arriving before its Content-Length (voiceid_site/gunicorn_conf.py).
+        response = wire.error_response(
+            SerializationError(
+                "The request body stopped arriving before the length its Content-Length header announced: "
+                "send the whole body."
+            )
+        )
     except RequestDataTooBig:
         response = wire.error_response(
             ValidationError(

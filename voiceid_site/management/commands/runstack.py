@@ -32,6 +32,7 @@ class Command(BaseCommand):
         commands = {
             "web": [
                 python, "-m", "gunicorn", "voiceid_site.wsgi",
+                "--config", "python:voiceid_site.gunicorn_conf",
                 "--bind", f"{options['host']}:{options['port']}",
                 "--workers", str(options["web_workers"]), "--threads", "4",
                 "--access-logfile", "-", "--graceful-timeout", "10",
