@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from calls import evaluation, selectors
+from calls import evaluation
 from calls.selectors import Gauge
 from domains.models import Domain
 from fraudsters import selectors as fraudster_selectors
@@ -71,24 +71,26 @@ def recording_evaluate(
     samples = engine.decode(wav, "WAV", channel=channel)
     caller = engine.voiceprint_of(samples, vad_kind=settings.VOICEID_VAD)
     speech_seconds = caller.speech_seconds if caller else 0.0
-    minimum = selectors.DEFAULT_MINIMUM_SPEECH_SECONDS
+    # What a session of this domain starts with (its admin-set defaults, Voice ID's 90 / 50 / 10 unless changed).
+    minimum = domain.session_minimum_speech_seconds
+    acceptance_threshold, risk_threshold = domain.session_acceptance_threshold, domain.session_risk_threshold
     enough = caller is not None and speech_seconds >= minimum
 
     speaker = speaker_selectors.speaker_find(domain=domain, speaker_id=speaker_id)
-    # The same rules as a session's evaluation (calls.evaluation), with a session's default settings.
+    # The same rules as a session's evaluation (calls.evaluation), with a new session's settings.
     authentication = evaluation.authentication_decision(
         speaker=speaker,
         voiceprint_of=_voiceprint_of,
         caller_voiceprint=lambda: caller,
         enough_speech=enough,
-        acceptance_threshold=selectors.DEFAULT_ACCEPTANCE_THRESHOLD,
+        acceptance_threshold=acceptance_threshold,
     )
     watchlist = fraudster_selectors.watchlist_default(domain=domain)
     screened = evaluation.fraud_screening(
         watchlist=watchlist,
         caller_voiceprint=lambda: caller,
         enough_speech=enough,
-        risk_threshold=selectors.DEFAULT_RISK_THRESHOLD,
+        risk_threshold=risk_threshold,
     )
 
     return RecordingEvaluation(
@@ -100,13 +102,11 @@ def recording_evaluate(
         authentication_decision=authentication.decision,
         authentication=Gauge(
             score=authentication.score,
-            threshold=selectors.DEFAULT_ACCEPTANCE_THRESHOLD,
+            threshold=acceptance_threshold,
             reaching_is_good=True,
         ),
         fraud_decision=screened.decision,
-        risk=Gauge(
-            score=screened.risk_score, threshold=selectors.DEFAULT_RISK_THRESHOLD, reaching_is_good=False
-        ),
+        risk=Gauge(score=screened.risk_score, threshold=risk_threshold, reaching_is_good=False),
         closest_fraudster_id=screened.closest_fraudster_id,
         watchlist=watchlist,
     )

@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from speakers.models import Speaker
 
 PENDING_CONFIGURATION, ONGOING, ENDED = "PENDING_CONFIGURATION", "ONGOING", "ENDED"
-# What a session gets when StartSession leaves them out.
-DEFAULT_ACCEPTANCE_THRESHOLD: int = Session._meta.get_field("acceptance_threshold").default
-DEFAULT_MINIMUM_SPEECH_SECONDS: int = Session._meta.get_field("minimum_speech_seconds").default
-DEFAULT_RISK_THRESHOLD: int = Session._meta.get_field("risk_threshold").default
 
 
 def session_find(*, domain: Domain, session_name_or_id: str, for_update: bool = False) -> Session | None:

@@ -129,7 +129,8 @@ class EvaluateRecordingForm(forms.Form):
 def recording_evaluate(request: pages.HtmxHttpRequest) -> HttpResponse:
     """GET: the form; POST: the decisions for the upload (changes nothing, so auditors may use it too)."""
     try:
-        domain = chosen_domain(request)
+        # The domain is one of the form's fields, so what is evaluated is always what the form showed.
+        domain = chosen_domain(request, request.POST.get("domain") or None)
     except ResourceNotFound as error:
         return not_found(request, error)
     form = EvaluateRecordingForm(request.POST or None, request.FILES or None)
@@ -143,7 +144,11 @@ def recording_evaluate(request: pages.HtmxHttpRequest) -> HttpResponse:
                 channel=form.cleaned_data["channel"],
             )
         except AudioError as error:
-            form.add_error("recording", str(error))
+            # What was wrong, and what this form takes (the engine's list of formats is the API's).
+            form.add_error(
+                "recording",
+                f"{error.problem[:1].upper()}{error.problem[1:]}. Accepted here: {form.fields['recording'].help_text}",
+            )
         except ServiceError as error:
             form.add_error(None, error.message)
     context = {

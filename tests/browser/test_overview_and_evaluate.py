@@ -102,7 +102,7 @@ def test_the_overview_draws_its_charts_and_a_recording_is_evaluated(
         {"name": "call.mp3", "mimeType": "audio/mpeg", "buffer": b"ID3\x04" + bytes(2000)}
     )
     page.get_by_role("button", name="Evaluate").click()
-    expect(page.locator(".field.has-error .error")).to_contain_text("accepted: WAV")
+    expect(page.locator(".field.has-error .error")).to_contain_text("Accepted here: WAV")
     # The form comes back with a 400, which Chromium logs; that one is expected, anything else is not.
     assert all("status of 400" in problem for problem in page.problems.messages), page.problems.messages
     page.problems.messages.clear()

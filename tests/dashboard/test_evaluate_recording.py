@@ -71,8 +71,8 @@ def _wav(samples: np.ndarray) -> bytes:
 def _evaluate(client: Any, domain: Domain, speaker_id: str, data: bytes, name: str = "call.wav") -> Any:
     upload = SimpleUploadedFile(name, data, content_type="audio/wav")
     return client.post(
-        f"{reverse('calls:evaluate')}?domain={domain.domain_id}",
-        {"speaker_id": speaker_id, "recording": upload, "channel": "0"},
+        reverse("calls:evaluate"),
+        {"domain": domain.domain_id, "speaker_id": speaker_id, "recording": upload, "channel": "0"},
     )
 
 
@@ -152,7 +152,12 @@ def test_an_mp3_upload_is_a_form_error_beside_the_field(auditor: Any, domain: Do
     assert response.status_code == 400
     assert 'class="field has-error"' in html
     assert "RIFF" in html or "WAV" in html
-    assert "accepted: WAV (RIFF/WAVE)" in html  # the AudioError names what is accepted
+    # What was wrong, then what this form takes (WAV only: not the raw PCM a live call may also send).
+    assert (
+        "Accepted here: WAV with 8-48 kHz PCM, float or G.711 audio"
+        in html.split('class="field has-error"')[1]
+    )
+    assert "raw 16-bit" not in html
     assert "data-decision" not in html
 
 
@@ -170,11 +175,32 @@ def test_the_form_names_the_domain_and_says_it_stores_nothing(auditor: Any, doma
     html = response.content.decode()
     assert response.status_code == 200
     assert "Evaluating here does not count as an access" in html
-    assert f'action="{reverse("calls:evaluate")}?domain={domain.domain_id}"' in html
+    assert f'action="{reverse("calls:evaluate")}"' in html
+    assert f'<option value="{domain.domain_id}" selected>' in html  # the domain is a field of the form
     assert 'enctype="multipart/form-data"' in html
     assert (
         '<a href="/calls/evaluate/?domain=' + domain.domain_id + '" aria-current="page">Evaluate</a>' in html
     )
+
+
+def test_the_domain_chosen_in_the_form_is_the_one_evaluated_against(auditor: Any, seeded: Domain) -> None:
+    other = domain_services.domain_create(name="Other bank", kms_key_id="alias/evaluate", region="us-east-1")
+    upload = SimpleUploadedFile("call.wav", _wav(ALICE.call_audio()), content_type="audio/wav")
+    # The page was opened for the seeded domain (its URL says so); the form then chose the other one.
+    response = auditor.post(
+        f"{reverse('calls:evaluate')}?domain={seeded.domain_id}",
+        {"domain": other.domain_id, "speaker_id": ALICE.name, "recording": upload, "channel": "0"},
+    )
+    html = response.content.decode()
+    assert 'data-decision="authentication">SPEAKER_NOT_ENROLLED<' in html  # alice is not enrolled there
+    assert f'<option value="{other.domain_id}" selected>' in html
+
+
+def test_the_domains_own_session_thresholds_decide(auditor: Any, seeded: Domain) -> None:
+    seeded.session_acceptance_threshold = 100
+    seeded.save(update_fields=["session_acceptance_threshold"])
+    html = _evaluate(auditor, seeded, ALICE.name, _wav(ALICE.call_audio())).content.decode()
+    assert "against the acceptance threshold 100." in html
 
 
 def test_without_domains_the_page_says_what_to_do(auditor: Any) -> None:
