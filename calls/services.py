@@ -136,7 +136,12 @@ def session_put_audio(
     try:
         samples = decode(data, audio_format, channel=channel)
     except audio.AudioError as error:
-        raise ValidationError(f"Audio: {error}") from None
+        other_format = (
+            " Or send raw 16-bit little-endian mono 8 kHz samples with AudioFormat PCM_S16LE_8000."
+            if audio_format == "WAV"
+            else ""
+        )
+        raise ValidationError(f"Audio: {error}{other_format}") from None
     domain_selectors.ensure_active(domain)
     pcm = audio.pcm16_bytes(samples)
     for _ in range(UNLOCKED_TRIES):

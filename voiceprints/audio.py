@@ -19,10 +19,10 @@ CANONICAL_RATE = 8000  # telephone band, Voice ID's format
 MAX_AUDIO_BYTES = 20 * 1024 * 1024  # Voice ID's per-file limit
 MIN_RATE, MAX_RATE = 8000, 48000
 
+# Raw PCM is not in it: only a live call's PutSessionAudio takes that, and says so itself (calls/services.py).
 ACCEPTED = (
     "accepted: WAV (RIFF/WAVE) with 16-bit PCM (also 8/24/32-bit PCM and 32-bit float), "
-    "G.711 mu-law or A-law, mono or stereo, 8000-48000 Hz (the usual rates, or any multiple of 25 Hz); "
-    "or raw 16-bit little-endian PCM"
+    "G.711 mu-law or A-law, mono or stereo, 8000-48000 Hz (the usual rates, or any multiple of 25 Hz)"
 )
 
 _PCM, _FLOAT, _ALAW, _MULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE

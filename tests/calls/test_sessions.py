@@ -75,6 +75,8 @@ def test_audio_that_is_not_audio_is_refused_with_what_is_accepted(calls, call_do
     error = refused.value.response["Error"]
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith("Audio:")
+    assert "accepted: WAV (RIFF/WAVE)" in error["Message"]
+    assert error["Message"].endswith("with AudioFormat PCM_S16LE_8000.")  # the other format a call may send
     with pytest.raises(ClientError) as odd:
         calls.put_session_audio(
             DomainId=call_domain["DomainId"],
@@ -83,6 +85,7 @@ def test_audio_that_is_not_audio_is_refused_with_what_is_accepted(calls, call_do
             AudioFormat="PCM_S16LE_8000",
         )
     assert odd.value.response["Error"]["Code"] == "ValidationException"
+    assert "PCM_S16LE_8000." not in odd.value.response["Error"]["Message"]  # it was sent as raw PCM already
     described = calls.describe_session(DomainId=call_domain["DomainId"], SessionNameOrId="mp3")["Session"]
     assert described["AudioReceivedInSeconds"] == 0  # nothing half-written
 
