@@ -43,7 +43,7 @@ var/secret_key: | $(VENV)/.installed
 run: $(VENV)/.installed var/secret_key $(MODEL)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --endpoint-url http://$(HOST):$(PORT)
 	$(PY) manage.py runstack --host $(HOST) --port $(PORT)
 
 test: install-test

@@ -22,6 +22,7 @@ from speakers.models import Speaker, SpeakerVoiceprint
 from voiceprints import audio, engine
 
 DEMO_AUDIO = Path(settings.BASE_DIR) / "demo" / "librispeech"
+DEFAULT_ENDPOINT_URL = "http://127.0.0.1:8000"  # where `make run` serves unless HOST or PORT say otherwise
 ENROLL_SECONDS = 40.0  # of audio: comfortably over the 30 s of net speech an enrollment needs
 
 

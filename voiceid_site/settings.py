@@ -332,6 +332,8 @@ LOGGING = {
         # Django's own request logger prints the path and status, which we already log per request.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # "Found credentials in environment variables" at every S3/KMS client a job or stream_call makes.
+        "botocore.credentials": {"level": "WARNING"},
     },
 }
 

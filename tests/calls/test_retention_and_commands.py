@@ -77,6 +77,31 @@ def test_stream_call_prints_each_evaluation_as_it_changes(
     assert "authentication ACCEPT" in lines[-1] and "session ended" in lines[-1]
 
 
+def test_stream_call_finds_the_server_where_boto3_would(
+    live_server, api_credentials, call_domain, monkeypatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", api_credentials.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", api_credentials.secret_access_key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_VOICE_ID", live_server.url)  # not the default port
+    out = io.StringIO()
+    wav = demo.CALLERS[0].call_recordings()[0]
+    call_command(
+        "stream_call", str(wav), "--domain", call_domain["DomainId"], "--session", "env", "--chunk-seconds", "2",
+        stdout=out,
+    )  # fmt: skip
+    assert out.getvalue().startswith("session env (id#")
+
+
+def test_the_demo_prints_commands_for_the_port_make_run_serves_on(db, settings, tmp_path):
+    settings.VOICEID_LOCAL_S3_ROOT = tmp_path  # where it writes the batch demo's manifest
+    out = io.StringIO()
+    call_command("seed_demo", "--endpoint-url", "http://127.0.0.1:8123", stdout=out)
+    printed = out.getvalue()
+    assert printed.count("manage.py stream_call") == 3
+    assert printed.count("--endpoint-url http://127.0.0.1:8123") == 4  # three calls and the batch job
+    assert ":8000" not in printed
+
+
 def test_stream_call_says_which_credentials_it_needs(monkeypatch, tmp_path):
     from django.core.management.base import CommandError
 

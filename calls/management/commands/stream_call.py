@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from voiceid_site.awsjson.model import DATA_PATH
+from voiceid_site.demo import DEFAULT_ENDPOINT_URL
 from voiceprints import audio
 
 
@@ -72,12 +73,17 @@ class Command(BaseCommand):
         parser.add_argument("--chunk-seconds", type=float, default=0.25)
         parser.add_argument("--realtime", action="store_true", help="send chunks at the pace of speech")
         parser.add_argument("--enroll", action="store_true", help="ask to enroll the speaker from this call")
-        parser.add_argument("--endpoint-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--endpoint-url",
+            # As boto3 and the AWS CLI read them, then where `make run` serves by default.
+            default=os.environ.get("AWS_ENDPOINT_URL_VOICE_ID") or os.environ.get("AWS_ENDPOINT_URL") or None,
+            help=f"the voiceid server (default: $AWS_ENDPOINT_URL_VOICE_ID, else {DEFAULT_ENDPOINT_URL})",
+        )
         parser.add_argument("--region", default="us-east-1")
 
     def handle(self, *args: Any, **options: Any) -> None:
         pcm = b"".join(self._pcm(path, options["channel"]) for path in options["files"])
-        client = _client(options["endpoint_url"], options["region"])
+        client = _client(options["endpoint_url"] or DEFAULT_ENDPOINT_URL, options["region"])
         try:
             self._stream(client, pcm, options)
         except (ClientError, BotoCoreError) as error:

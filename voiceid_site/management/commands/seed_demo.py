@@ -10,12 +10,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from accounts import services as access_key_services
 from accounts.models import AccessKey
 from domains import services as domain_services
 from voiceid_site import demo
+from voiceid_site.demo import DEFAULT_ENDPOINT_URL
 
 DEMO_ADMIN = "admin"
 DEMO_API_USER = "demo-api"
@@ -26,7 +27,15 @@ DEMO_DOMAIN_TOKEN = "voiceid-demo-domain"
 class Command(BaseCommand):
     help = "Create the demo superuser, API access key, domain, enrolled callers and fraudster (idempotent)."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--endpoint-url",
+            default=DEFAULT_ENDPOINT_URL,
+            help="Where the server will listen: the commands printed for the demo call it there.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        self.endpoint_url = options["endpoint_url"]
         user_model = get_user_model()
         if not user_model.objects.filter(username=DEMO_ADMIN).exists():
             password = secrets.token_urlsafe(12)
@@ -72,10 +81,13 @@ class Command(BaseCommand):
             (demo.FRAUDSTER, demo.CALLERS[1].name),
         ):
             files = " ".join(str(path.relative_to(settings.BASE_DIR)) for path in voice.call_recordings())
+            endpoint = (
+                "" if self.endpoint_url == DEFAULT_ENDPOINT_URL else f" --endpoint-url {self.endpoint_url}"
+            )
             self.stdout.write(
                 f"  # {voice.description or voice.name} claiming to be {claim}:\n"
                 f"  .venv/bin/python manage.py stream_call {files} "
-                f"--domain {domain_id} --speaker {claim} --session call-$(date +%s)"
+                f"--domain {domain_id} --speaker {claim} --session call-$(date +%s){endpoint}"
             )
 
     def _explain_batch_job(self, domain_id: str) -> None:
@@ -84,7 +96,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Batch enrollment (docs/jobs.md): {manifest} enrolls a new caller, dave, from "
             f"{settings.VOICEID_LOCAL_S3_ROOT}/{demo.DEMO_BUCKET}/dave/:\n"
-            f"  aws voice-id start-speaker-enrollment-job --endpoint-url http://127.0.0.1:8000 --region us-east-1 "
+            f"  aws voice-id start-speaker-enrollment-job --endpoint-url {self.endpoint_url} --region us-east-1 "
             f"--domain-id {domain_id} --data-access-role-arn arn:aws:iam::000000000000:role/voiceid-demo "
             f"--input-data-config S3Uri={manifest} --output-data-config S3Uri={output}\n"
             f"  (then describe-speaker-enrollment-job; the output file lands in "
