@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.cache import add_never_cache_headers
 
 import voiceid_site
 from voiceid_site import pages
@@ -58,6 +59,24 @@ class ApiMiddleware:
                 UnknownOperation(f"Voice ID operations are called with POST /, not {request.method}.")
             )
         return self.get_response(request)
+
+
+class PrivatePagesMiddleware:
+    """Pages are never stored by the browser: Back after an opt-out or a deletion fetches the page afresh
+    instead of showing the speaker as it was, and no page holding customer ids is kept in a disk cache.
+
+    Static files (WhiteNoise, above) and the API (ApiMiddleware, above) never reach this layer; a view that
+    sets its own Cache-Control keeps it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
 
 
 class NulRefusingMiddleware:

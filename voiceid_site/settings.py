@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "voiceid_site.middleware.ApiMiddleware",  # API calls (POST /) skip the dashboard's layers below
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "voiceid_site.middleware.PrivatePagesMiddleware",  # no page is stored by the browser (Back refetches)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -108,6 +108,21 @@ def test_back_after_two_searches_shows_the_first_search_and_its_results(
     screenshot(page, "speakers-search-back")
 
 
+def test_back_after_an_opt_out_shows_the_list_as_it_is_now(browser_page, live_server, sign_in, domain):
+    page = browser_page
+    sign_in(page, live_server, "analyst")
+    page.goto(f"{reverse('speakers:list')}?domain={domain.domain_id}")
+    page.get_by_role("link", name="cust-0").click()
+    page.get_by_role("link", name="Opt out…").click()
+    page.get_by_role("button", name="Opt out and erase the voiceprint").click()
+    page.locator('#speaker-summary h1 .status-badge[data-status="OPTED_OUT"]').wait_for()
+
+    page.go_back()
+
+    row = page.locator("#speaker-rows tr", has=page.get_by_role("link", name="cust-0"))
+    row.locator('.status-badge[data-status="OPTED_OUT"]').wait_for()
+
+
 def test_a_speaker_deleted_in_another_tab_says_so_instead_of_a_dead_button(
     browser_page, live_server, sign_in, screenshot, domain
 ):

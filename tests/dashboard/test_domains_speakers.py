@@ -410,3 +410,8 @@ def test_an_unexpected_failure_shows_a_page_that_leads_back(analyst, domain, mon
     assert response.status_code == 500
     assert "Something went wrong" in html and 'href="/"' in html
     assert "boom" not in html and "Traceback" not in html
+
+
+def test_pages_are_not_stored_by_the_browser(analyst, domain):
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id})
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
