@@ -111,7 +111,7 @@ def speaker_search(
     """
     if speaker_id:
         speaker = speaker_find(domain=domain, speaker_id=speaker_id)
-        found = [speaker] if speaker is not None and (not status or speaker.status == status) else []
+        found = [speaker] if speaker is not None and _matches(speaker, status, accessed_before) else []
         for match in found:
             _add_display_id(match)
         return Page(items=found, next_position=None)
@@ -126,6 +126,14 @@ def speaker_search(
     for speaker in page.items:
         _add_display_id(speaker)
     return page
+
+
+def _matches(speaker: Speaker, status: str, accessed_before: datetime | None) -> bool:
+    """Whether the speaker an exact id found passes the other filters, as a filtered page would test them."""
+    if status and speaker.status != status:
+        return False
+    last = speaker.last_accessed_at
+    return accessed_before is None or last is None or last < accessed_before
 
 
 def _add_display_id(speaker: Speaker) -> None:

@@ -415,3 +415,14 @@ def test_an_unexpected_failure_shows_a_page_that_leads_back(analyst, domain, mon
 def test_pages_are_not_stored_by_the_browser(analyst, domain):
     response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id})
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
+def test_an_id_search_also_honours_the_last_access_filter(analyst, domain):
+    recent = _speaker(domain, "recent", enrolled=True)
+    Speaker.objects.filter(pk=recent.pk).update(last_accessed_at=timezone.now())
+    cutoff = (timezone.now() - timedelta(days=365)).date().isoformat()
+    params = {"domain": domain.domain_id, "q": "recent"}
+    assert ">recent<" in analyst.get(reverse("speakers:list"), params).text
+    html = analyst.get(reverse("speakers:list"), {**params, "accessed_before": cutoff}).text
+    assert ">recent<" not in html
+    assert f"has the id “recent” and no access since {cutoff}." in html
