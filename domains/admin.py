@@ -206,6 +206,10 @@ class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Domain) -> None:
         services.domain_delete(domain_id=obj.domain_id)
 
+    def deletion_context(self) -> dict[str, Any]:
+        # templates/admin/domains/domain/delete_*confirmation.html say when a suspended domain is erased.
+        return {"erased_after": _ERASED_AFTER}
+
     # Deleting a domain suspends it (DeleteDomain), so the pages and the log say so.
 
     def get_deleted_objects(

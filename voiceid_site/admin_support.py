@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from voiceid_site.exceptions import ServiceError
@@ -43,6 +44,10 @@ class ServiceModelAdmin(admin.ModelAdmin):
     # `{count}` and `{items}` (the verbose name, singular or plural) are filled in.
     deleted_selected_message: str = DELETED_SELECTED
 
+    def deletion_context(self) -> dict[str, Any]:
+        """What a model's own delete confirmation templates need beyond Django's context."""
+        return {}
+
     # Error translation. The change and delete views run inside a transaction, so by the time the error
     # reaches here everything the request wrote (log entry and inline saves included) is rolled back.
 
@@ -63,7 +68,9 @@ class ServiceModelAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         try:
-            return super().delete_view(request, object_id, extra_context)
+            return super().delete_view(
+                request, object_id, {**self.deletion_context(), **(extra_context or {})}
+            )
         except ServiceError as error:
             self.message_user(request, error.message, messages.ERROR)
             change_url = reverse(
@@ -116,7 +123,10 @@ class ServiceModelAdmin(admin.ModelAdmin):
     def delete_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
         if not request.POST.get("post"):
             # Not confirmed yet: Django's action renders the confirmation page, which posts back here.
-            return django_delete_selected(self, request, queryset)
+            confirmation = django_delete_selected(self, request, queryset)
+            if isinstance(confirmation, TemplateResponse):
+                confirmation.context_data = {**(confirmation.context_data or {}), **self.deletion_context()}
+            return confirmation
         if self.get_deleted_objects(queryset, request)[2]:
             raise PermissionDenied
 

@@ -251,8 +251,18 @@ class DomainAdminTests(TestCase):
         response = self.client.post(CHANGELIST, data)
 
         assert response.status_code == 200
-        assert response.templates[0].name == "admin/delete_selected_confirmation.html"
+        assert response.templates[0].name == "admin/domains/domain/delete_selected_confirmation.html"
+        page = response.content.decode()
+        assert "<strong>suspends</strong> them" in page and "erased for good" in page and "30 days" in page
+        assert "will be deleted" not in page
         assert Domain.objects.get(pk=self.domain.pk).status == Domain.Status.ACTIVE
+
+    def test_its_delete_page_says_the_domain_is_suspended_then_erased(self) -> None:
+        response = self.client.get(f"/admin/domains/domain/{self.domain.pk}/delete/")
+
+        page = response.content.decode()
+        assert "<strong>suspends</strong> it" in page and "30 days after suspension" in page
+        assert "will be deleted" not in page and "Yes, suspend the domain" in page
 
 
 def test_a_superuser_sets_the_domains_session_defaults_and_new_calls_apply_them(admin_client, domain_model):
