@@ -186,19 +186,26 @@ def _audio_files(raw: dict[str, Any], problems: _Problems) -> tuple[AudioFile, .
         return ()
     files = []
     for number, spec in enumerate(specs, start=1):
-        where = f"AudioSpecifications[{number}]"
+        # Counted as people count, and said so: "[1]" reads as the second item to anyone used to JSON paths.
+        where = f"Recording {number} of {len(specs)} in AudioSpecifications"
         if not isinstance(spec, dict):
             problems.add(f'{where} is not an object with "S3Uri" and "ChannelId".')
             continue
         # The schema spells it S3Uri, the prose S3URI: both are accepted (spec §3.3).
         uri = spec.get("S3Uri", spec.get("S3URI"))
+        if uri is None:
+            problems.add(f'{where} has no "S3Uri": give the s3://bucket/key of the recording.')
+            continue
         if not isinstance(uri, str) or not S3_URI.match(uri) or len(uri) > 1024:
-            problems.add(f'{where} "S3Uri" must be an s3://bucket/key URI, got {json.dumps(uri)}.')
+            problems.add(f'{where}: "S3Uri" must be an s3://bucket/key URI, got {json.dumps(uri)}.')
             continue
         channel = spec.get("ChannelId")
+        if channel is None:
+            problems.add(f'{where} has no "ChannelId": give 0 or 1, the channel that carries the caller.')
+            continue
         if channel not in (0, 1) or isinstance(channel, bool):
             problems.add(
-                f'{where} "ChannelId" must be 0 or 1 (the channel that carries the caller), '
+                f'{where}: "ChannelId" must be 0 or 1 (the channel that carries the caller), '
                 f"got {json.dumps(channel)}."
             )
             continue

@@ -487,6 +487,7 @@ def test_an_upload_that_names_a_recording_not_uploaded_is_refused(analyst: Any, 
     )
     assert response.status_code == 400
     assert "names recordings that were not uploaded: gone.wav" in response.content.decode()
+    assert "Choose the manifest and the recordings again" in response.content.decode()
     assert not BatchJob.objects.exists()
 
 

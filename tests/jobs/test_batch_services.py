@@ -47,8 +47,12 @@ def test_a_manifest_accepts_both_spellings_of_s3uri_and_a_byte_order_mark() -> N
     ("spec", "problem"),
     [
         ({"S3Uri": "https://bucket/a.wav", "ChannelId": 0}, '"S3Uri" must be an s3://bucket/key URI'),
+        ({"ChannelId": 0}, 'Recording 1 of 1 in AudioSpecifications has no "S3Uri"'),
         ({"S3Uri": "s3://bucket/a.wav", "ChannelId": True}, '"ChannelId" must be 0 or 1'),
-        ({"S3Uri": "s3://bucket/a.wav"}, '"ChannelId" must be 0 or 1'),
+        (
+            {"S3Uri": "s3://bucket/a.wav"},
+            'Recording 1 of 1 in AudioSpecifications has no "ChannelId": give 0 or 1',
+        ),
         ("s3://bucket/a.wav", "is not an object"),
     ],
 )
