@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.db.models import Prefetch, QuerySet
 
 from domains.models import Domain
@@ -64,6 +66,8 @@ def fraudster_list(
     page = keyset_page(with_watchlist_ids(fraudsters), after=after, limit=limit)
     for fraudster in page.items:
         fraudster.domain = domain
+        for membership in fraudster.memberships.all():  # prefetched
+            membership.watchlist.domain = domain  # spare a query per row when its name is unsealed
     return page
 
 
@@ -82,10 +86,18 @@ def watchlist_dashboard_list(*, domain: Domain, after: int | None, limit: int) -
 
 
 def watchlist_all(*, domain: Domain) -> list[Watchlist]:
-    """Every watchlist of the domain (a quota keeps them few), for the associate form's choice."""
+    """Every watchlist of the domain (a quota keeps them few), for the forms' choices.
+
+    Each carries `choice_label`: its name, and its id too where another watchlist has the same name (names
+    need not be unique, as in Voice ID), so that a choice can always be told apart.
+    """
     watchlists = list(Watchlist.objects.filter(domain=domain).order_by("pk"))
     for watchlist in watchlists:
         watchlist.domain = domain
+    names = Counter(watchlist.name for watchlist in watchlists)
+    for watchlist in watchlists:
+        label = watchlist.name
+        watchlist.choice_label = label if names[label] == 1 else f"{label} ({watchlist.watchlist_id})"  # type: ignore[attr-defined]
     return watchlists
 
 

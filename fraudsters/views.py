@@ -296,7 +296,8 @@ def _change_membership(
             messages.error(request, error.message)
             return redirect(detail_url)
         return _fraudster_summary(request, domain, fraudster_id, error=error.message)
-    notice = f"{'Added to' if associate else 'Removed from'} watchlist {watchlist_id}."
+    name = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id).name
+    notice = f"{'Added to' if associate else 'Removed from'} watchlist {name} ({watchlist_id})."
     if not request.htmx:
         messages.success(request, notice)
         return redirect(detail_url)

@@ -101,6 +101,18 @@ def test_the_fraudster_list_filters_by_watchlist(analyst, domain, fraudster):
     )
 
 
+def test_the_fraudster_list_names_watchlists_and_tells_same_named_ones_apart(analyst, domain, fraudster):
+    first = fraudster_services.watchlist_create(domain=domain, name="night shift")
+    second = fraudster_services.watchlist_create(domain=domain, name="night shift")
+    response = analyst.get(reverse("fraudsters:list"), {"domain": domain.domain_id})
+    default = Watchlist.objects.get(domain=domain, is_default=True)
+    watchlist_url = reverse("fraudsters:watchlist", args=[domain.domain_id, default.watchlist_id])
+    assert f'href="{watchlist_url}" title="{default.watchlist_id}">default</a>' in response.text
+    assert f">night shift ({first.watchlist_id})</option>" in response.text
+    assert f">night shift ({second.watchlist_id})</option>" in response.text
+    assert ">default</option>" in response.text  # a unique name stands alone
+
+
 def test_the_fraudster_page_shows_its_watchlists_and_the_actions(analyst, domain, fraudster):
     fraudster_services.watchlist_create(domain=domain, name="custom")
     response = analyst.get(_url("detail", domain, fraudster))
@@ -115,7 +127,7 @@ def test_associating_and_disassociating_update_the_memberships_in_place(analyst,
     response = analyst.post(_url("associate", domain, fraudster), {"watchlist": custom.watchlist_id}, **HTMX)
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<section id="fraudster-summary"')
-    assert f"Added to watchlist {custom.watchlist_id}" in response.text
+    assert f"Added to watchlist custom ({custom.watchlist_id})" in response.text
     assert "Remove from custom" in response.text
     assert WatchlistMembership.objects.filter(fraudster=fraudster).count() == 2
     default = Watchlist.objects.get(domain=domain, is_default=True)
