@@ -62,6 +62,7 @@ class DomainAdmin(SealedNameAdminMixin, ServiceModelAdmin):
     inlines = [TagInline]
     actions = ["delete_selected"]
     deleted_selected_message = DOMAINS_SUSPENDED
+    refusal_fields = {"KmsKeyId": "kms_key_id", "Name": "name", "Description": "description"}
     readonly_fields = [
         "domain_id",
         "arn",

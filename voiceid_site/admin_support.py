@@ -51,6 +51,10 @@ class ServiceModelAdmin(admin.ModelAdmin):
     # Error translation. The change and delete views run inside a transaction, so by the time the error
     # reaches here everything the request wrote (log entry and inline saves included) is rolled back.
 
+    # API member names a refusal's message may start with, and the form field each one is (the refusal is
+    # shown beside that field; otherwise above the form).
+    refusal_fields: dict[str, str] = {}
+
     def changeform_view(
         self,
         request: HttpRequest,
@@ -61,8 +65,30 @@ class ServiceModelAdmin(admin.ModelAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ServiceError as error:
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+            if request.method != "POST":
+                self.message_user(request, error.message, messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
+            # Nothing was saved (the view's transaction rolled back). The form comes back as it was sent,
+            # inlines included, with the refusal on it (see get_form), so that nothing typed is lost.
+            request.service_refusal = error  # type: ignore[attr-defined]
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)
+        refusal: ServiceError | None = getattr(request, "service_refusal", None)
+        if refusal is None:
+            return form_class
+        field = next(
+            (name for member, name in self.refusal_fields.items() if refusal.message.startswith(member)), None
+        )
+
+        class Refused(form_class):  # type: ignore[misc,valid-type]
+            def clean(self) -> dict[str, Any]:
+                cleaned: dict[str, Any] = super().clean()
+                self.add_error(field if field in self.fields else None, refusal.message)
+                return cleaned
+
+        return Refused
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
