@@ -91,7 +91,18 @@ def audit_log(request: pages.HtmxHttpRequest) -> HttpResponse:
     page = selectors.audit_event_page(
         filters=filters, before=pages.keyset_position(request.GET.get("before")), limit=PAGE_SIZE
     )
+    unreadable = [
+        f"“{request.GET[name]}” ({label})"
+        for name, label in (("since", "from"), ("until", "to"))
+        if request.GET.get(name) and _date(request.GET[name]) is None
+    ]
     context = {
+        "date_error": (
+            f"{' and '.join(unreadable)} is not a date: use the date picker or YYYY-MM-DD. "
+            "That filter was left out."
+            if unreadable
+            else ""
+        ),
         "page": page,
         "filters": filters,
         "query_string": urlencode(_query_values(filters)),

@@ -139,6 +139,14 @@ def test_the_auditor_sees_the_log_filtered_and_paged_newest_first(auditor, db):
     assert "No event matches these filters" in empty.text
 
 
+def test_a_date_that_is_not_one_is_said_so_and_left_out(auditor, db):
+    _seed()
+    page = auditor.get(reverse("audit:log"), {"since": "garbage", "until": "2999-01-01"})
+    rows = page.text.split('id="audit-rows"')[1]
+    assert "“garbage” (from) is not a date: use the date picker or YYYY-MM-DD." in rows
+    assert "DeleteSpeaker" in rows  # the readable filter still applies; the other was left out
+
+
 def test_a_search_in_place_moves_the_export_link_to_its_filter(auditor, db):
     _seed()
     rows = auditor.get(

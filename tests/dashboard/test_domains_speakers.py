@@ -426,3 +426,9 @@ def test_an_id_search_also_honours_the_last_access_filter(analyst, domain):
     html = analyst.get(reverse("speakers:list"), {**params, "accessed_before": cutoff}).text
     assert ">recent<" not in html
     assert f"has the id “recent” and no access since {cutoff}." in html
+
+
+def test_a_speaker_never_accessed_says_never_without_a_precision(analyst, domain):
+    pending = _speaker(domain, "waiting")
+    html = analyst.get(_detail_url(domain, pending)).text
+    assert "<dt>Last access</dt><dd>never</dd>" in html
