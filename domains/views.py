@@ -14,6 +14,8 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from calls import selectors as call_selectors
@@ -65,8 +67,24 @@ def chosen_domain(request: HttpRequest, domain_id: str | None = None) -> Domain 
     return selectors.domain_default()
 
 
+# Where a missing resource's page leads back to: the list it would have been found in.
+_BACK_TO = {
+    "SPEAKER": ("speakers:list", "Back to the speakers"),
+    "FRAUDSTER": ("fraudsters:list", "Back to the fraudsters"),
+    "WATCHLIST": ("fraudsters:watchlists", "Back to the watchlists"),
+}
+
+
 def not_found(request: HttpRequest, error: ResourceNotFound) -> HttpResponse:
-    return render(request, "domains/not_found.html", {"message": error.message}, status=404)
+    url_name, label = _BACK_TO.get(
+        error.extra.get("ResourceType", ""), ("domains:list", "Back to the domains")
+    )
+    back_url = reverse(url_name)
+    domain_id = request.resolver_match.kwargs.get("domain_id") if request.resolver_match else None
+    if domain_id and url_name != "domains:list":
+        back_url += "?" + urlencode({"domain": domain_id})  # the list of the domain the link named
+    context = {"message": error.message, "back_url": back_url, "back_label": label}
+    return render(request, "domains/not_found.html", context, status=404)
 
 
 @require_GET

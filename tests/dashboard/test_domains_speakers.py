@@ -187,6 +187,7 @@ def test_an_unknown_domain_is_a_404_that_says_so(analyst, db):
     response = analyst.get(reverse("speakers:list"), {"domain": "a" * 22})
     assert response.status_code == 404
     assert "does not exist" in response.text
+    assert f'<a href="{reverse("domains:list")}">Back to the domains</a>' in response.text
 
 
 def test_no_domains_means_an_empty_state_that_says_what_to_do(analyst, db):
@@ -296,6 +297,8 @@ def test_an_unknown_speaker_is_a_404_page(analyst, domain):
     response = analyst.get(reverse("speakers:detail", args=[domain.domain_id, "id#nobodyhereatallxxxxx"]))
     assert response.status_code == 404
     assert "does not exist" in response.text
+    back = f"{reverse('speakers:list')}?domain={domain.domain_id}"
+    assert f'<a href="{back}">Back to the speakers</a>' in response.text  # the list it was looked for in
 
 
 def test_opt_out_only_accepts_post(analyst, domain):
