@@ -44,8 +44,12 @@ class DemoVoice:
                 return count
         raise RuntimeError(f"demo/librispeech/{self.folder} holds under {ENROLL_SECONDS} s of audio")
 
+    def enrollment_recordings(self) -> list[Path]:
+        """The recordings the demo enrolls this voice from (over 30 s of speech)."""
+        return self.recordings()[: self._split()]
+
     def enrollment_audio(self) -> np.ndarray:
-        return np.concatenate([_canonical(path) for path in self.recordings()[: self._split()]])
+        return np.concatenate([_canonical(path) for path in self.enrollment_recordings()])
 
     def call_recordings(self) -> list[Path]:
         """Recordings never used for enrollment: what this voice says on a later call (over 20 s)."""

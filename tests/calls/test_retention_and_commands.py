@@ -77,6 +77,24 @@ def test_stream_call_prints_each_evaluation_as_it_changes(
     assert "authentication ACCEPT" in lines[-1] and "session ended" in lines[-1]
 
 
+def test_stream_call_enrolls_and_says_the_scores_after_compare_the_call_with_itself(
+    live_server, api_credentials, call_domain, monkeypatch
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", api_credentials.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", api_credentials.secret_access_key)
+    bob = demo.CALLERS[1]
+    out = io.StringIO()
+    call_command(
+        "stream_call", *[str(path) for path in bob.enrollment_recordings()],
+        "--domain", call_domain["DomainId"], "--session", "enrolls", "--speaker", "bob", "--enroll",
+        "--chunk-seconds", "4", "--endpoint-url", live_server.url,
+        stdout=out,
+    )  # fmt: skip
+    printed = out.getvalue()
+    assert "enrollment: COMPLETED" in printed
+    assert printed.rstrip().endswith("stream another recording of the speaker to see a real score)")
+
+
 def test_stream_call_finds_the_server_where_boto3_would(
     live_server, api_credentials, call_domain, monkeypatch
 ):

@@ -141,3 +141,9 @@ class Command(BaseCommand):
                 break
             time.sleep(1)
         self.stdout.write(f"enrollment: {details.get('Status')} {details.get('Message', '')}".rstrip())
+        if details.get("Status") == "COMPLETED":
+            # A score of 100 above is no proof: once enrolled, the call was compared with itself.
+            self.stdout.write(
+                "(evaluations after the enrollment compared this call with the voiceprint built from it: "
+                "stream another recording of the speaker to see a real score)"
+            )
