@@ -40,7 +40,7 @@ def _speech(seconds: float) -> float:
 
 def session_to_api(session: Session) -> dict[str, Any]:
     enrollment = (
-        {"Status": session.enrollment_status, "Message": session.enrollment_message}
+        {"Status": session.enrollment_status, "Message": selectors.enrollment_message(session)}
         if session.enrollment_status
         else None
     )

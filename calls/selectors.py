@@ -77,6 +77,25 @@ def ended_at(session: Session, *, now: datetime | None = None) -> datetime | Non
     return went_idle if went_idle <= (now or timezone.now()) else None
 
 
+def collecting_message(session: Session, *, ended: bool) -> str:
+    """An enrollment's message while it is short of speech (NOT_ENOUGH_SPEECH)."""
+    collected = (
+        f"{session.speech_seconds:.1f} s of net speech collected; enrollment needs "
+        f"{settings.VOICEID_ENROLLMENT_SPEECH_SECONDS:g} s"
+    )
+    if ended:
+        return f"{collected}, and the call has ended, so no more will come: start a new session to enroll."
+    return f"{collected}."
+
+
+def enrollment_message(session: Session, *, now: datetime | None = None) -> str:
+    """What DescribeSession and the call page say of the enrollment. A call that went silent is ENDED
+    before the sweep writes its end down (and the stored message with it), so that is worked out here."""
+    if session.enrollment_status == Session.EnrollmentStatus.NOT_ENOUGH_SPEECH:
+        return collecting_message(session, ended=streaming_status(session, now=now) == ENDED)
+    return session.enrollment_message
+
+
 def _heard_within_idle_limit(now: datetime | None) -> Q:
     """Sessions heard from (audio, or any change) within the idle limit: `last_activity` in SQL. Creating a
     session sets its updated_at too, so created_at needs no term of its own."""
@@ -142,6 +161,7 @@ class SessionOverview:
     closest_fraudster_id: str | None
     evaluated_at: datetime | None
     results_behind_audio: bool
+    enrollment_message: str
 
     @property
     def is_live(self) -> bool:
@@ -168,6 +188,7 @@ def session_overview(session: Session, *, now: datetime | None = None) -> Sessio
     )
     return SessionOverview(
         session=session,
+        enrollment_message=enrollment_message(session, now=now),
         streaming_status=streaming_status(session, now=now),
         speaker_id=session.speaker_ref,
         net_speech_seconds=round(session.speech_seconds, 1),

@@ -310,13 +310,7 @@ def _enough_to_enroll(session: Session) -> bool:
 
 
 def _collecting_message(session: Session) -> str:
-    collected = (
-        f"{session.speech_seconds:.1f} s of net speech collected; enrollment needs "
-        f"{settings.VOICEID_ENROLLMENT_SPEECH_SECONDS:g} s"
-    )
-    if session.ended_at is not None:
-        return f"{collected}, and the call has ended, so no more will come: start a new session to enroll."
-    return f"{collected}."
+    return selectors.collecting_message(session, ended=session.ended_at is not None)
 
 
 def _begin_enrollment(session: Session) -> None:

@@ -108,6 +108,19 @@ def test_an_enrollment_asked_after_the_call_went_silent_says_no_more_audio_will_
     assert len(_ends()) == 1
 
 
+def test_an_enrollment_short_of_speech_says_so_as_soon_as_the_call_goes_silent(calls, stream, call_domain):
+    domain_id = call_domain["DomainId"]
+    calls.start_session(DomainId=domain_id, SessionName="quiet-enrollee", SpeakerId="quiet-enrollee")
+    calls.enroll_by_session(DomainId=domain_id, SessionNameOrId="quiet-enrollee")
+    stream(domain_id, "quiet-enrollee", call_pcm(demo.CALLERS[0])[:32000])
+    _silent_for("quiet-enrollee", IDLE_SECONDS + 60)  # ENDED, the sweep not yet come by
+
+    session = calls.describe_session(DomainId=domain_id, SessionNameOrId="quiet-enrollee")["Session"]
+
+    assert session["StreamingStatus"] == "ENDED"
+    assert session["EnrollmentRequestDetails"]["Message"].endswith("start a new session to enroll.")
+
+
 def test_a_call_still_within_the_idle_limit_streams_on(calls, call_domain):
     domain_id = call_domain["DomainId"]
     calls.start_session(DomainId=domain_id, SessionName="thinking")
