@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from calls import recordings, selectors
 from domains import selectors as domain_selectors
 from domains.views import chosen_domain, not_found, permission_required
+from speakers import selectors as speaker_selectors
 from voiceid_site import pages
 from voiceid_site.exceptions import ResourceNotFound, ServiceError
 from voiceprints.audio import AudioError
@@ -84,7 +85,13 @@ def call_detail(request: pages.HtmxHttpRequest, session_id: str) -> HttpResponse
         session = selectors.session_find_by_id(session_id=session_id)
     except ResourceNotFound as error:
         return _problem(request, title="No such call", message=error.message, status=404)
-    context = {"call": selectors.session_overview(session)}
+    context = {
+        "call": selectors.session_overview(session),
+        # Linked by its generated id: a customer id in a URL would reach access logs and browser history.
+        "speaker": speaker_selectors.speaker_find(domain=session.domain, speaker_id=session.speaker_ref)
+        if session.speaker_ref
+        else None,
+    }
     if pages.htmx_target(request) == "session-results":
         return render(request, "calls/detail.html#session-results", context)
     return render(request, "calls/detail.html", context)
