@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from audit import recording as audit_recording
 from voiceid_site.exceptions import ServiceError
 
 M = TypeVar("M", bound=Model)
@@ -65,13 +66,21 @@ class ServiceModelAdmin(admin.ModelAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ServiceError as error:
-            if request.method != "POST":
+            audit_recording.note_refused(request, status=error.status, error_code=error.code)
+            if not getattr(request, "saving_form", False):
+                # Refused before any form was saved (an action on the change page, say): nothing to show again.
                 self.message_user(request, error.message, messages.ERROR)
                 return HttpResponseRedirect(request.get_full_path())
-            # Nothing was saved (the view's transaction rolled back). The form comes back as it was sent,
-            # inlines included, with the refusal on it (see get_form), so that nothing typed is lost.
+            # Refused while saving: nothing was saved (the view's transaction rolled back). The form comes back
+            # as it was sent, inlines included, with the refusal on it (see get_form), so nothing typed is lost.
+            # The second pass stops at the form, which that refusal makes invalid: it saves nothing either.
             request.service_refusal = error  # type: ignore[attr-defined]
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        # The form and its inlines are valid: what follows (save_model, save_related) calls the services.
+        request.saving_form = True  # type: ignore[attr-defined]
+        return super().save_form(request, form, change)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form_class = super().get_form(request, obj, change, **kwargs)
@@ -98,6 +107,7 @@ class ServiceModelAdmin(admin.ModelAdmin):
                 request, object_id, {**self.deletion_context(), **(extra_context or {})}
             )
         except ServiceError as error:
+            audit_recording.note_refused(request, status=error.status, error_code=error.code)
             self.message_user(request, error.message, messages.ERROR)
             change_url = reverse(
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
@@ -113,6 +123,7 @@ class ServiceModelAdmin(admin.ModelAdmin):
         try:
             return super().changelist_view(request, extra_context)
         except ServiceError as error:
+            audit_recording.note_refused(request, status=error.status, error_code=error.code)
             self.message_user(request, error.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 

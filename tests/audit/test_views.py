@@ -225,3 +225,22 @@ def test_an_admin_change_of_a_domain_is_recorded_under_the_admin_channel(admin_c
         domain.domain_id,
         domain.domain_id,
     )
+
+
+def test_an_admin_change_the_service_refuses_is_recorded_as_refused(admin_client, domain):
+    admin_client.post(
+        reverse("admin:domains_domain_change", args=[domain.pk]),
+        {
+            "name": domain.name,
+            "description": "",
+            "kms_key_id": "not a key",
+            "session_acceptance_threshold": 90,
+            "session_risk_threshold": 50,
+            "session_minimum_speech_seconds": 10,
+            "tags-TOTAL_FORMS": "0",
+            "tags-INITIAL_FORMS": "0",
+        },
+    )
+    event = AuditEvent.objects.get(action="admin:domains_domain_change POST")
+    # The page answers 200 (the form again, with the refusal on it), but nothing changed.
+    assert (event.status, event.error_code) == (400, "ValidationException")
