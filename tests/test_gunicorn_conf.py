@@ -174,3 +174,23 @@ def test_a_stalled_api_call_is_a_serialization_exception(served: Served) -> None
     assert f"Content-Length: {len(payload)}".encode() in headers  # as AWS answers: not chunked
     assert "Content-Length" in json.loads(payload)["Message"]
     check_response_against_model("ListDomains", 400, payload)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_a_stall_limit_that_is_not_a_positive_number_stops_the_server_saying_which_setting(
+    value: str,
+) -> None:
+    env = dict(os.environ, VOICEID_BODY_STALL_SECONDS=value)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "voiceid_site.wsgi",
+        "--config",
+        "python:voiceid_site.gunicorn_conf",
+    ]
+    started = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert started.returncode != 0
+    assert f"VOICEID_BODY_STALL_SECONDS must be a number of seconds above 0, got '{value}'." in started.stderr

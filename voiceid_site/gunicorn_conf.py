@@ -7,8 +7,9 @@ all. Each request's socket therefore gives up on a body that stalls (no byte for
 default 30). The read then fails, the request is answered 400 and the thread is free again. A slow upload
 that keeps sending is not cut off: the limit is on silence, not on the whole body.
 
-In production a reverse proxy that buffers request bodies (nginx does by default) in front of gunicorn does
-the same and more; this keeps the server itself from being held when it is exposed directly.
+Only bodies: a client that stops half-way through its headers still holds a thread (gunicorn reads them
+before any hook runs). In production a reverse proxy that buffers requests (nginx does by default) in front
+of gunicorn covers both; this keeps the server itself from being held by a body when exposed directly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
-BODY_STALL_SECONDS = float(os.environ.get("VOICEID_BODY_STALL_SECONDS", "30"))
+
+def _stall_seconds(raw: str) -> float:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    # 0 would make every socket non-blocking (a body not yet in would be refused at once); below 0 is an error.
+    if not 0 < seconds < float("inf"):
+        raise SystemExit(f"VOICEID_BODY_STALL_SECONDS must be a number of seconds above 0, got {raw!r}.")
+    return seconds
+
+
+BODY_STALL_SECONDS = _stall_seconds(os.environ.get("VOICEID_BODY_STALL_SECONDS", "30"))
 
 
 def pre_request(worker: Any, req: Any) -> None:
