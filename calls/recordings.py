@@ -1,9 +1,10 @@
 """Evaluate an uploaded recording against a speaker, as EvaluateSession would a call: read-only.
 
-The dashboard's "what would this call get?" check. It decides exactly as a session with the default
-settings (AcceptanceThreshold 90, 10 s of net speech, RiskThreshold 50, the domain's default watchlist)
-but stores nothing: no session, no PENDING speaker for an unknown id, and no LastAccessedAt update on an
-ACCEPT, because a person trying a recording is not the customer calling.
+The dashboard's "what would this call get?" check. It decides exactly as a new session of the domain
+would (the domain's session defaults: AcceptanceThreshold, minimum net speech and RiskThreshold, Voice ID's
+90 / 10 s / 50 unless a superuser changed them; the domain's default watchlist) but stores nothing: no
+session, no PENDING speaker for an unknown id, and no LastAccessedAt update on an ACCEPT, because a person
+trying a recording is not the customer calling.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ the evaluate form runs it on the upload, through calls.recordings, and stores no
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import UploadedFile
@@ -106,6 +108,9 @@ EVALUATE_REFUSED = (
 
 
 class EvaluateRecordingForm(forms.Form):
+    domain = forms.ChoiceField(
+        label="Domain", help_text="The speaker is looked up, and the recording screened, in this domain."
+    )
     speaker_id = forms.CharField(
         label="Speaker id",
         max_length=256,
@@ -113,7 +118,8 @@ class EvaluateRecordingForm(forms.Form):
     )
     recording = forms.FileField(
         label="Recording (WAV, at most 20 MB)",
-        help_text="WAV with 8-48 kHz PCM, float or G.711 audio; at least 10 s of speech to decide.",
+        help_text="WAV with 8-48 kHz PCM, float or G.711 audio, holding the speech the domain's sessions need "
+        "to decide (10 s unless a superuser changed it).",
         widget=forms.ClearableFileInput(attrs={"accept": ".wav,audio/wav,audio/x-wav"}),
     )
     channel = forms.TypedChoiceField(
@@ -122,6 +128,10 @@ class EvaluateRecordingForm(forms.Form):
         coerce=int,
         initial=0,
     )
+
+    def __init__(self, *args: Any, domains: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["domain"].choices = domains
 
     def clean_recording(self) -> UploadedFile:
         recording: UploadedFile = self.cleaned_data["recording"]
@@ -136,14 +146,20 @@ class EvaluateRecordingForm(forms.Form):
 def recording_evaluate(request: pages.HtmxHttpRequest) -> HttpResponse:
     """GET: the form; POST: the decisions for the upload (changes nothing, so auditors may use it too)."""
     try:
-        # The domain is one of the form's fields, so what is evaluated is always what the form showed.
-        domain = chosen_domain(request, request.POST.get("domain") or None)
+        domain = chosen_domain(request)  # what the form starts with: the link's ?domain=, else the default
     except ResourceNotFound as error:
         return not_found(request, error)
-    form = EvaluateRecordingForm(request.POST or None, request.FILES or None)
+    # The domain is one of the form's fields, so what is evaluated is always what the form showed.
+    form = EvaluateRecordingForm(
+        request.POST or None,
+        request.FILES or None,
+        domains=domain_selectors.domain_choices(),
+        initial={"domain": domain.domain_id if domain else None},
+    )
     result = None
-    if request.method == "POST" and domain is not None and form.is_valid():
+    if request.method == "POST" and form.is_valid():
         try:
+            domain = domain_selectors.domain_get(domain_id=form.cleaned_data["domain"])
             result = recordings.recording_evaluate(
                 domain=domain,
                 speaker_id=form.cleaned_data["speaker_id"].strip(),
@@ -156,11 +172,12 @@ def recording_evaluate(request: pages.HtmxHttpRequest) -> HttpResponse:
                 "recording",
                 f"{error.problem[:1].upper()}{error.problem[1:]}. Accepted here: {form.fields['recording'].help_text}",
             )
+        except ResourceNotFound as error:  # deleted since the form was drawn
+            form.add_error("domain", error.message)
         except ServiceError as error:
             form.add_error(None, error.message)
     context = {
         "domain": domain,
-        "domains": domain_selectors.domain_choices(),
         "form": form,
         "result": result,
     }

@@ -196,6 +196,20 @@ def test_the_domain_chosen_in_the_form_is_the_one_evaluated_against(auditor: Any
     assert f'<option value="{other.domain_id}" selected>' in html
 
 
+@pytest.mark.parametrize("posted", ["A" * 22, ""])
+def test_a_domain_missing_from_the_form_is_an_error_beside_its_field(
+    auditor: Any, domain: Domain, posted: str
+) -> None:
+    upload = SimpleUploadedFile("call.wav", _wav(ALICE.call_audio()), content_type="audio/wav")
+    response = auditor.post(
+        f"{reverse('calls:evaluate')}?domain={domain.domain_id}",
+        {"domain": posted, "speaker_id": ALICE.name, "recording": upload, "channel": "0"},
+    )
+    assert response.status_code == 400
+    assert 'class="field has-error"' in response.text.split('name="domain"')[0].rsplit("<div", 1)[1]
+    assert "data-decision" not in response.text  # not evaluated against the URL's domain instead
+
+
 def test_the_domains_own_session_thresholds_decide(auditor: Any, seeded: Domain) -> None:
     seeded.session_acceptance_threshold = 100
     seeded.save(update_fields=["session_acceptance_threshold"])
