@@ -287,6 +287,12 @@ def _change_membership(
         selectors.fraudster_get(domain=domain, fraudster_id=fraudster_id)
     except ResourceNotFound as error:
         return not_found(request, error)
+    # Named before the change, which refuses an unknown watchlist anyway: a read after it could fail a
+    # change that was made.
+    try:
+        watchlist_name = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id).name
+    except ServiceError:
+        watchlist_name = ""
     change = services.fraudster_associate if associate else services.fraudster_disassociate
     try:
         change(domain=domain, fraudster_id=fraudster_id, watchlist_id=watchlist_id)
@@ -296,8 +302,7 @@ def _change_membership(
             messages.error(request, error.message)
             return redirect(detail_url)
         return _fraudster_summary(request, domain, fraudster_id, error=error.message)
-    name = selectors.watchlist_get(domain=domain, watchlist_id=watchlist_id).name
-    notice = f"{'Added to' if associate else 'Removed from'} watchlist {name} ({watchlist_id})."
+    notice = f"{'Added to' if associate else 'Removed from'} watchlist {watchlist_name} ({watchlist_id})."
     if not request.htmx:
         messages.success(request, notice)
         return redirect(detail_url)
