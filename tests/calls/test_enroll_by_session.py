@@ -58,11 +58,16 @@ def test_a_caller_enrolled_on_one_call_is_accepted_on_the_next_and_others_are_re
     assert impostor["AuthenticationResult"]["Decision"] == "REJECT"
 
 
+def _enrolling_with_12_seconds(calls, stream, domain_id: str, name: str) -> None:
+    """A call asked to enroll bob, which has streamed 12 s of his audio: short of the 30 s of speech."""
+    calls.start_session(DomainId=domain_id, SessionName=name, SpeakerId="bob")
+    calls.enroll_by_session(DomainId=domain_id, SessionNameOrId=name)
+    stream(domain_id, name, pcm(BOB.enrollment_audio()[: 8000 * 12]))
+
+
 def test_enrollment_waits_for_30_seconds_of_speech(calls, stream, call_domain):
     domain_id = call_domain["DomainId"]
-    calls.start_session(DomainId=domain_id, SessionName="slow", SpeakerId="bob")
-    calls.enroll_by_session(DomainId=domain_id, SessionNameOrId="slow")
-    stream(domain_id, "slow", pcm(BOB.enrollment_audio()[: 8000 * 12]))
+    _enrolling_with_12_seconds(calls, stream, domain_id, "slow")
     pending = calls.describe_session(DomainId=domain_id, SessionNameOrId="slow")["Session"]
     assert pending["EnrollmentRequestDetails"]["Status"] == "NOT_ENOUGH_SPEECH"
     collected, _, rest = pending["EnrollmentRequestDetails"]["Message"].partition(
@@ -77,9 +82,7 @@ def test_an_enrollment_still_collecting_when_the_call_ends_says_to_start_a_new_s
     calls, stream, call_domain
 ):
     domain_id = call_domain["DomainId"]
-    calls.start_session(DomainId=domain_id, SessionName="hung-up-early", SpeakerId="bob")
-    calls.enroll_by_session(DomainId=domain_id, SessionNameOrId="hung-up-early")
-    stream(domain_id, "hung-up-early", pcm(BOB.enrollment_audio()[: 8000 * 12]))
+    _enrolling_with_12_seconds(calls, stream, domain_id, "hung-up-early")
 
     ended = calls.end_session(DomainId=domain_id, SessionNameOrId="hung-up-early")["Session"]
 
