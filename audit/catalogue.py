@@ -63,6 +63,10 @@ DASHBOARD_READS = frozenset(
         "calls:detail",
     }
 )
+# Parts of an audited page that keep themselves current (htmx polls while a job runs or a call streams): their
+# refreshes are the page the person opened, already recorded, not new reads (a job page open for 150 s wrote
+# 77 rows before).
+SELF_REFRESHING_PARTS = frozenset({"job-summary", "session-results"})
 # The dashboard action that does what an API operation does: a search by either name finds both (an
 # auditor asking for OptOutSpeaker means the opt-outs, however they were made).
 DASHBOARD_EQUIVALENTS: dict[str, frozenset[str]] = {

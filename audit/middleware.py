@@ -141,6 +141,8 @@ class AuditMiddleware:
             return
         if not request.user.is_authenticated:
             return  # anonymous requests are sent to sign in: nothing was read or changed
+        if request.method == "GET" and request.headers.get("HX-Target") in catalogue.SELF_REFRESHING_PARTS:
+            return  # a part of an audited page refreshing itself (catalogue.SELF_REFRESHING_PARTS)
         try:
             if match.namespace == "admin":
                 pending = _admin(request, match.url_name or "", view_kwargs)

@@ -244,3 +244,16 @@ def test_an_admin_change_the_service_refuses_is_recorded_as_refused(admin_client
     event = AuditEvent.objects.get(action="admin:domains_domain_change POST")
     # The page answers 200 (the form again, with the refusal on it), but nothing changed.
     assert (event.status, event.error_code) == (400, "ValidationException")
+
+
+def test_a_page_part_refreshing_itself_is_not_recorded_again(auditor, domain):
+    from calls import services as call_services
+
+    session = call_services.session_start(
+        domain=domain, session_name="live", settings_=call_services.SessionSettings()
+    )
+    url = reverse("calls:detail", args=[session.session_id])
+    auditor.get(url)  # the person opens the call page: recorded
+    for _ in range(3):  # the page's own poll while the call streams: not recorded again
+        auditor.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="session-results")
+    assert list(AuditEvent.objects.values_list("action", flat=True)) == ["calls:detail"]
