@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.utils.cache import add_never_cache_headers
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 import voiceid_site
 from voiceid_site import pages
@@ -66,7 +66,9 @@ class PrivatePagesMiddleware:
     instead of showing the speaker as it was, and no page holding customer ids is kept in a disk cache.
 
     Static files (WhiteNoise, above) and the API (ApiMiddleware, above) never reach this layer; a view that
-    sets its own Cache-Control keeps it.
+    sets its own Cache-Control keeps it. A page that answers a form (an evaluation's result, a form sent back
+    with its errors) is only made private: Back to it could otherwise not be shown without sending the form
+    again (Chromium's "Confirm Form Resubmission"), and it shows what that form did, not a list that changed.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -74,8 +76,12 @@ class PrivatePagesMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not response.has_header("Cache-Control"):
+        if response.has_header("Cache-Control"):
+            return response
+        if request.method in ("GET", "HEAD"):
             add_never_cache_headers(response)
+        else:
+            patch_cache_control(response, private=True)
         return response
 
 

@@ -96,6 +96,11 @@ def test_the_overview_draws_its_charts_and_a_recording_is_evaluated(
         page.get_by_role("img", name=re.compile(r"Authentication score \d+, threshold 90"))
     ).to_be_visible()
     screenshot(page, "evaluate-recording")
+    # Back from the speaker it names shows the result again, without asking to send the form again.
+    page.locator("#evaluate-panel").get_by_role("link", name=re.compile(r"^id#")).click()
+    page.get_by_role("heading", name=re.compile(ALICE.name)).wait_for()
+    page.go_back()
+    expect(page.locator('[data-decision="authentication"]')).to_have_text("ACCEPT")
 
     # Bad audio: the reason appears beside the field, in place.
     page.get_by_label("Recording (WAV, at most 20 MB)").set_input_files(

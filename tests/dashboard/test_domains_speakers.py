@@ -435,3 +435,9 @@ def test_a_speaker_never_accessed_says_never_without_a_precision(analyst, domain
     pending = _speaker(domain, "waiting")
     html = analyst.get(_detail_url(domain, pending)).text
     assert "<dt>Last access</dt><dd>never</dd>" in html
+
+
+def test_a_page_answering_a_form_stays_in_history_for_back(analyst, domain):
+    # Stored by the browser only for history (private): no-store would make Back ask to send the form again.
+    response = analyst.post(reverse("calls:evaluate"), {"domain": domain.domain_id})
+    assert response["Cache-Control"] == "private"
