@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import resolve_url
 from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.http import urlencode
+from django_htmx.http import HttpResponseClientRedirect
 
 import voiceid_site
 from voiceid_site import pages
@@ -83,6 +89,31 @@ class PrivatePagesMiddleware:
         else:
             patch_cache_control(response, private=True)
         return response
+
+
+class HtmxSignInMiddleware:
+    """An htmx request from a browser whose session ended (signed out in another tab, expired) is sent to
+    sign in as a whole page, coming back to the page it was on.
+
+    login_required answers a redirect, which htmx follows inside the request: the sign-in page was swapped
+    into the part the button meant to update, and signing in there went to the POST-only URL of the action
+    (a 405). The action itself is not redone: after signing in, the person sees the page and chooses again.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        htmx = getattr(request, "htmx", None)
+        if not (htmx and response.status_code == 302 and not request.user.is_authenticated):
+            return response
+        sign_in = resolve_url(settings.LOGIN_URL)
+        if not response["Location"].startswith(sign_in):
+            return response
+        came_from = urlsplit(htmx.current_url or "")
+        page = came_from.path + (f"?{came_from.query}" if came_from.query else "") if came_from.path else "/"
+        return HttpResponseClientRedirect(f"{sign_in}?{urlencode({REDIRECT_FIELD_NAME: page})}")
 
 
 class NulRefusingMiddleware:

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "voiceid_site.middleware.HtmxSignInMiddleware",  # signed out in another tab: sign in as a whole page
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "voiceid_site.middleware.NulRefusingMiddleware",  # a NUL in a field: a 400 page, not PostgreSQL's 500
 ]

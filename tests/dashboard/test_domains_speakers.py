@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -441,3 +442,16 @@ def test_a_page_answering_a_form_stays_in_history_for_back(analyst, domain):
     # Stored by the browser only for history (private): no-store would make Back ask to send the form again.
     response = analyst.post(reverse("calls:evaluate"), {"domain": domain.domain_id})
     assert response["Cache-Control"] == "private"
+
+
+def test_an_htmx_action_after_signing_out_elsewhere_signs_in_as_a_page_and_comes_back(client, domain):
+    speaker = _speaker(domain, "signed-out", enrolled=True)
+    page = _detail_url(domain, speaker)
+    response = client.post(
+        _detail_url(domain, speaker, "opt-out"),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{page}",
+    )
+    # Not the sign-in page swapped into the speaker card: the whole page goes to sign in, then back here.
+    assert response["HX-Redirect"] == f"{reverse('accounts:login')}?{urlencode({'next': page})}"
+    assert Speaker.objects.get(pk=speaker.pk).status == Speaker.Status.ENROLLED
