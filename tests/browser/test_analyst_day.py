@@ -212,3 +212,28 @@ def test_changing_the_fraudster_lists_domain_brings_that_domains_watchlists(
     page.wait_for_url(re.compile(rf"domain={other.domain_id}"))
     page.get_by_label("Watchlist").locator("option", has_text="suspects-elsewhere").wait_for(state="attached")
     assert "suspects-here" not in page.get_by_label("Watchlist").inner_text()
+
+
+def test_long_names_and_ids_wrap_instead_of_widening_the_page(browser_page, live_server, sign_in, domain):
+    long_id = "c" + "0123456789" * 25  # 251 characters, a valid CustomerSpeakerId
+    speaker_services.speaker_get_or_create_pending(domain=domain, customer_speaker_id=long_id)
+    watchlist = fraudster_services.watchlist_create(domain=domain, name="w" * 256, description="d" * 1024)
+    wordy = domain_services.domain_create(
+        name="n" * 256, description="d" * 1024, kms_key_id="alias/browser", region="us-east-1"
+    )
+    page = browser_page
+    page.set_viewport_size({"width": 800, "height": 900})  # a tablet
+    sign_in(page, live_server, "analyst")
+    for url in (
+        f"{reverse('speakers:list')}?domain={domain.domain_id}",
+        f"{reverse('fraudsters:watchlists')}?domain={domain.domain_id}",
+        reverse("fraudsters:watchlist", args=[domain.domain_id, watchlist.watchlist_id]),
+        reverse("domains:list"),
+        reverse("domains:overview", args=[wordy.domain_id]),
+    ):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 800, url
+    page.goto(f"{reverse('speakers:list')}?domain={domain.domain_id}")
+    page.get_by_role("link", name=long_id).click()
+    page.locator("#speaker-summary").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
