@@ -76,6 +76,8 @@ def test_an_analyst_finds_a_speaker_and_opts_it_out(browser_page, live_server, s
     confirm = page.get_by_role("alertdialog")
     confirm.wait_for()
     assert "retained enrollment audio" in confirm.inner_text()
+    # The keyboard lands in the dialog, on its safe choice: Tab reaches no control behind it first.
+    page.wait_for_function("document.activeElement && document.activeElement.textContent === 'Cancel'")
     screenshot(page, "speaker-opt-out-confirm")
 
     page.get_by_role("button", name="Opt out and erase the voiceprint").click()
