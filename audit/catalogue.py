@@ -10,8 +10,8 @@ from dataclasses import dataclass
 class ApiOperation:
     resource_type: str
     member: str | None  # the request member naming the resource
-    # Where the response names the resource by its generated id: (outer member, inner member).
-    from_response: tuple[str, str] | None = None
+    # Where the response names the resource by its generated id: the members to follow, outermost first.
+    from_response: tuple[str, ...] | None = None
     speaker_member: str | None = None  # a SpeakerId that is not the resource itself (sessions)
 
 
@@ -39,11 +39,15 @@ API_OPERATIONS: dict[str, ApiOperation] = {
     "DisassociateFraudster": ApiOperation(FRAUDSTER, "FraudsterId"),
     "ListFraudsters": ApiOperation(DOMAIN, "DomainId"),
     "StartSession": ApiOperation(SESSION, None, ("Session", "SessionId"), speaker_member="SpeakerId"),
-    "UpdateSession": ApiOperation(SESSION, "SessionNameOrId", speaker_member="SpeakerId"),
-    "DescribeSession": ApiOperation(SESSION, "SessionNameOrId"),
-    "EvaluateSession": ApiOperation(SESSION, "SessionNameOrId"),
-    "EnrollBySession": ApiOperation(SESSION, "SessionNameOrId"),
-    "EndSession": ApiOperation(SESSION, "SessionNameOrId"),
+    # A call is named by its SessionName or its id (id#...): its events are recorded under the id, which the
+    # answer gives, so that a search by the id the call page shows finds all of them.
+    "UpdateSession": ApiOperation(
+        SESSION, "SessionNameOrId", ("Session", "SessionId"), speaker_member="SpeakerId"
+    ),
+    "DescribeSession": ApiOperation(SESSION, "SessionNameOrId", ("Session", "SessionId")),
+    "EvaluateSession": ApiOperation(SESSION, "SessionNameOrId", ("SessionId",)),
+    "EnrollBySession": ApiOperation(SESSION, "SessionNameOrId", ("Session", "SessionId")),
+    "EndSession": ApiOperation(SESSION, "SessionNameOrId", ("Session", "SessionId")),
     "StartSpeakerEnrollmentJob": ApiOperation(JOB, None, ("Job", "JobId")),
     "StartFraudsterRegistrationJob": ApiOperation(JOB, None, ("Job", "JobId")),
     "UpdateDomain": ApiOperation(DOMAIN, "DomainId"),  # a new KMS key re-encrypts every voiceprint

@@ -55,14 +55,16 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _from_response(response: HttpResponse, members: tuple[str, str]) -> str:
+def _from_response(response: HttpResponse, members: tuple[str, ...]) -> str:
     if response.status_code != 200:
         return ""
     try:
-        outer = json.loads(response.content).get(members[0]) or {}
-    except (ValueError, AttributeError):
+        value: Any = json.loads(response.content)
+    except ValueError:
         return ""
-    return _text(outer.get(members[1])) if isinstance(outer, dict) else ""
+    for member in members:
+        value = value.get(member) if isinstance(value, dict) else None
+    return _text(value)
 
 
 def record_api_call(

@@ -65,3 +65,17 @@ def test_an_unauthenticated_call_is_not_recorded(raw_client, signed_post):
     response = signed_post("VoiceID.ListSpeakers", b"{}", sign=False)
     assert response.status_code == 403
     assert not AuditEvent.objects.exists()
+
+
+def test_a_calls_events_are_recorded_under_its_session_id_however_the_call_was_named(voiceid, domain):
+    domain_id = domain["DomainId"]
+    session_id = voiceid.start_session(DomainId=domain_id, SessionName="contact-42")["Session"]["SessionId"]
+    for call in (voiceid.describe_session, voiceid.evaluate_session, voiceid.end_session):
+        call(DomainId=domain_id, SessionNameOrId="contact-42")  # by name, as Connect did
+    voiceid.update_session(DomainId=domain_id, SessionNameOrId=session_id, SpeakerId="caller-1")  # by id
+
+    recorded = list(AuditEvent.objects.order_by("pk").values_list("action", "resource_id"))
+    assert recorded == [
+        (operation, session_id)
+        for operation in ("StartSession", "DescribeSession", "EvaluateSession", "EndSession", "UpdateSession")
+    ]
