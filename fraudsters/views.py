@@ -59,8 +59,10 @@ def _watchlist_problems(name: str, description: str) -> dict[str, str]:
                 "Give a name of 1 to 256 letters, digits, '_' or '-', starting with a letter or digit."
             )
         elif field == "Description":
+            # Both limits said as rules, the one broken first: "desc kept?" read as too long before.
+            broken = "is over 1,024 characters" if len(description) > 1024 else "holds a character it may not"
             problems["description"] = (
-                "Keep the description under 1,024 characters of letters, digits, spaces and _ . : / = + - % @."
+                f"The description {broken}: use at most 1,024 letters, digits, spaces and _ . : / = + - % @."
             )
     return problems
 

@@ -81,13 +81,13 @@ def decode(data: bytes, audio_format: str, *, channel: int = 0) -> np.ndarray:
     if audio_format == "PCM_S16LE_8000":
         if channel:
             raise audio.AudioError(
-                "ChannelId 1 was given for PCM_S16LE_8000 audio, which is mono: send ChannelId 0 or omit it."
+                "ChannelId 1 was given for PCM_S16LE_8000 audio, which is mono: send ChannelId 0 or omit it"
             )
         return audio.to_canonical(audio.decode_pcm_s16le(data))
     if audio_format == "WAV":
         return audio.to_canonical(audio.decode_wav(data, channel=channel))
     raise audio.AudioError(
-        f"AudioFormat {audio_format!r} is not supported: use one of {', '.join(AUDIO_FORMATS)}."
+        f"AudioFormat {audio_format!r} is not supported: use one of {', '.join(AUDIO_FORMATS)}"
     )
 
 

@@ -86,6 +86,17 @@ def test_audio_that_is_not_audio_is_refused_with_what_is_accepted(calls, call_do
         )
     assert odd.value.response["Error"]["Code"] == "ValidationException"
     assert "PCM_S16LE_8000." not in odd.value.response["Error"]["Message"]  # it was sent as raw PCM already
+    with pytest.raises(ClientError) as stereo:
+        calls.put_session_audio(
+            DomainId=call_domain["DomainId"],
+            SessionNameOrId="mp3",
+            Audio=b"\0\0",
+            AudioFormat="PCM_S16LE_8000",
+            ChannelId=1,
+        )
+    assert stereo.value.response["Error"]["Message"].startswith(
+        "Audio: ChannelId 1 was given for PCM_S16LE_8000 audio, which is mono: send ChannelId 0 or omit it; "
+    )
     described = calls.describe_session(DomainId=call_domain["DomainId"], SessionNameOrId="mp3")["Session"]
     assert described["AudioReceivedInSeconds"] == 0  # nothing half-written
 

@@ -116,7 +116,8 @@ def test_the_fraudsters_recording_is_rejected_and_high_risk(auditor: Any, seeded
     assert 'data-decision="fraud">HIGH_RISK<' in html
     assert "against the risk threshold 50" in html
     fraudster_id = seeded.fraudsters.get().generated_fraudster_id
-    assert f'<dd class="mono">{fraudster_id}</dd>' in html
+    fraudster_url = reverse("fraudsters:detail", args=[seeded.domain_id, fraudster_id])
+    assert f'<a href="{fraudster_url}">{fraudster_id}</a>' in html  # the closest fraudster, one click away
 
 
 def test_the_service_decides_as_a_call_would_and_takes_generated_ids(seeded: Domain) -> None:

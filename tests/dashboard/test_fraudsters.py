@@ -270,3 +270,12 @@ def test_a_watchlist_filter_left_from_another_domain_shows_the_domain_with_a_not
     assert response.status_code == 200
     assert "That watchlist is not in this domain" in response.text
     assert fraudster.generated_fraudster_id in response.text
+
+
+def test_a_description_with_a_character_it_may_not_hold_says_so_not_that_it_is_too_long(analyst, domain):
+    response = analyst.post(
+        reverse("fraudsters:watchlists"),
+        {"domain": domain.domain_id, "name": "ok", "description": "desc kept?"},
+    )
+    assert response.status_code == 400
+    assert "The description holds a character it may not" in response.text
