@@ -65,36 +65,28 @@ def test_a_wav_chunk_in_another_rate_and_codec_is_accepted(calls, call_domain):
 
 def test_audio_that_is_not_audio_is_refused_with_what_is_accepted(calls, call_domain):
     calls.start_session(DomainId=call_domain["DomainId"], SessionName="mp3")
-    with pytest.raises(ClientError) as refused:
-        calls.put_session_audio(
-            DomainId=call_domain["DomainId"],
-            SessionNameOrId="mp3",
-            Audio=b"ID3\x03\x00\x00\x00" + b"\xff\xfb" * 400,
-            AudioFormat="WAV",
-        )
-    error = refused.value.response["Error"]
-    assert error["Code"] == "ValidationException"
+
+    def refusal(audio: bytes, audio_format: str, **extra: int) -> dict[str, str]:
+        with pytest.raises(ClientError) as refused:
+            calls.put_session_audio(
+                DomainId=call_domain["DomainId"],
+                SessionNameOrId="mp3",
+                Audio=audio,
+                AudioFormat=audio_format,
+                **extra,
+            )
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ValidationException"
+        return error
+
+    error = refusal(b"ID3\x03\x00\x00\x00" + b"\xff\xfb" * 400, "WAV")
     assert error["Message"].startswith("Audio:")
     assert "accepted: WAV (RIFF/WAVE)" in error["Message"]
     assert error["Message"].endswith("with AudioFormat PCM_S16LE_8000.")  # the other format a call may send
-    with pytest.raises(ClientError) as odd:
-        calls.put_session_audio(
-            DomainId=call_domain["DomainId"],
-            SessionNameOrId="mp3",
-            Audio=b"\0\0\0",
-            AudioFormat="PCM_S16LE_8000",
-        )
-    assert odd.value.response["Error"]["Code"] == "ValidationException"
-    assert "PCM_S16LE_8000." not in odd.value.response["Error"]["Message"]  # it was sent as raw PCM already
-    with pytest.raises(ClientError) as stereo:
-        calls.put_session_audio(
-            DomainId=call_domain["DomainId"],
-            SessionNameOrId="mp3",
-            Audio=b"\0\0",
-            AudioFormat="PCM_S16LE_8000",
-            ChannelId=1,
-        )
-    assert stereo.value.response["Error"]["Message"].startswith(
+    odd = refusal(b"\0\0\0", "PCM_S16LE_8000")
+    assert "PCM_S16LE_8000." not in odd["Message"]  # it was sent as raw PCM already
+    stereo = refusal(b"\0\0", "PCM_S16LE_8000", ChannelId=1)
+    assert stereo["Message"].startswith(
         "Audio: ChannelId 1 was given for PCM_S16LE_8000 audio, which is mono: send ChannelId 0 or omit it; "
     )
     described = calls.describe_session(DomainId=call_domain["DomainId"], SessionNameOrId="mp3")["Session"]
