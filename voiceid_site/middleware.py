@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -111,8 +110,7 @@ class HtmxSignInMiddleware:
         sign_in = resolve_url(settings.LOGIN_URL)
         if not response["Location"].startswith(sign_in):
             return response
-        came_from = urlsplit(htmx.current_url or "")
-        page = came_from.path + (f"?{came_from.query}" if came_from.query else "") if came_from.path else "/"
+        page = htmx.current_url_abs_path or "/"  # the page it was on, if on this site
         return HttpResponseClientRedirect(f"{sign_in}?{urlencode({REDIRECT_FIELD_NAME: page})}")
 
 
