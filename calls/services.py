@@ -259,11 +259,9 @@ def _mark_ended(session: Session, *, at: datetime, now: datetime) -> None:
     """Record that the call's streaming stopped `at` (saved, with the stream's end event)."""
     session.ended_at = at
     session.updated_at = now  # every write moves updated_at: a racing chunk's save then retries
-    fields = ["ended_at", "updated_at"]
-    if session.enrollment_status == Status.NOT_ENOUGH_SPEECH:
-        session.enrollment_message = _collecting_message(session)  # now says no more speech will come
-        fields.append("enrollment_message")
-    session.save(update_fields=fields)
+    # An enrollment short of speech now says no more will come: selectors.enrollment_message works that out
+    # when read (it must, for a call that went silent before this runs), so nothing else is saved.
+    session.save(update_fields=["ended_at", "updated_at"])
     notifications.session_ended(session)
 
 
