@@ -107,7 +107,8 @@ if env.str("DATABASE_URL", default=""):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, waiting for the write lock in short steps (see the module).
+            "ENGINE": "voiceid_site.sqlite_backend",
             "NAME": VAR_DIR / "voiceid.sqlite3",
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on busy_timeout
