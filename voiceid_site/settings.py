@@ -111,8 +111,8 @@ else:
             "ENGINE": "voiceid_site.sqlite_backend",
             "NAME": VAR_DIR / "voiceid.sqlite3",
             "OPTIONS": {
-                # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on busy_timeout
-                # instead of failing with "database is locked" half-way through a transaction.
+                # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait there (for up to
+                # `timeout` seconds) instead of failing with "database is locked" half-way through a transaction.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
                 # A checkpoint (copying the write-ahead log into the database file, with two fsyncs) runs in
