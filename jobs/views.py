@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from domains import selectors as domain_selectors
 from domains.models import Domain
+from fraudsters import selectors as fraudster_selectors
 from jobs import s3, selectors, services, uploads
 from jobs.models import BatchJob
 from voiceid_site import pages
@@ -259,14 +260,29 @@ class StartJobForm(forms.Form):
     similarity_threshold = forms.IntegerField(
         label="Fraudster similarity threshold (0-100, default 70)", required=False, min_value=0, max_value=100
     )
-    watchlist_id = forms.CharField(
-        label="Watchlist id (optional; the domain's default watchlist otherwise)", required=False
+    watchlist_id = forms.ChoiceField(
+        label="Watchlist",
+        required=False,
+        help_text="One of the job's domain's watchlists: an enrollment's fraud check screens against it, a "
+        "registration's fraudsters join it.",
+        error_messages={
+            "invalid_choice": "%(value)s is not a watchlist of any domain listed: pick one from the list."
+        },
     )
 
     def __init__(self, *args: Any, domains: list[Domain], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [(domain.domain_id, f"{domain.name} ({domain.domain_id})") for domain in domains]
-        self.fields["domain"].choices = choices
+        labels = {domain.domain_id: f"{domain.name} ({domain.domain_id})" for domain in domains}
+        self.fields["domain"].choices = list(labels.items())
+        # Each domain's watchlists under its name; the job checks the chosen one against its domain (clean).
+        self._watchlist_domains: dict[str, tuple[str, str]] = {}
+        groups: list[tuple[str, list[tuple[str, str]]]] = []
+        for domain in domains:
+            watchlists = fraudster_selectors.watchlist_all(domain=domain)
+            groups.append((labels[domain.domain_id], [(w.watchlist_id, w.choice_label) for w in watchlists]))
+            for watchlist in watchlists:
+                self._watchlist_domains[watchlist.watchlist_id] = (domain.domain_id, watchlist.choice_label)
+        self.fields["watchlist_id"].choices = [("", "The domain's default watchlist"), *groups]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -282,6 +298,13 @@ class StartJobForm(forms.Form):
         if data.get("recordings") and not uploaded:
             self.add_error(
                 "recordings", "Recordings are uploaded with a manifest that names them: upload one too."
+            )
+        watchlist = self._watchlist_domains.get(data.get("watchlist_id") or "")
+        if watchlist is not None and data.get("domain") and watchlist[0] != data["domain"]:
+            self.add_error(
+                "watchlist_id",
+                f"Watchlist {watchlist[1]} is in domain {watchlist[0]}, not in {data['domain']}, where the job "
+                "runs: pick one of that domain's watchlists, or its default.",
             )
         return data
 
@@ -328,7 +351,6 @@ _HINTS = {
     "job_name": "A job name holds only letters, digits, '-' and '_', and starts with a letter or digit.",
     "role_arn": f"Expected an IAM role ARN such as {EXAMPLE_ROLE_ARN}.",
     "kms_key_id": "Expected a KMS key id, ARN or alias such as alias/voiceid-output.",
-    "watchlist_id": "A watchlist id is the 22 letters and digits the Watchlists page shows.",
 }
 # When the model refuses a member for its length, the hint about its characters would mislead.
 _LENGTH_HINTS = {

@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts import roles
 from domains import services as domain_services
 from domains.models import Domain
+from fraudsters import services as fraudster_services
 from jobs import s3, services
 from jobs.models import BatchJob
 
@@ -396,7 +397,7 @@ def test_an_auditor_cannot_start_a_job(auditor: Any, domain: Domain) -> None:
         ({"role_arn": "not-a-role"}, "Expected an IAM role ARN"),
         ({"job_name": "wave 2"}, "A job name holds only letters"),
         ({"job_name": "w" * 300}, "A job name is 1 to 256 characters long"),
-        ({"watchlist_id": "nope"}, "A watchlist id is the 22 letters and digits"),
+        ({"watchlist_id": "w" * 22}, "is not a watchlist of any domain listed"),
         ({"manifest_uri": ""}, "Give the manifest"),
         ({"manifest_uri": "s3://recordings/folder/"}, "names a folder: it must name the manifest file"),
         ({"output_uri": "s3://no-such-bucket/out"}, "bucket no-such-bucket does not exist"),
@@ -413,10 +414,39 @@ def test_a_bad_request_is_shown_beside_the_form(
     assert not BatchJob.objects.exists()
 
 
-def test_a_service_error_is_shown_on_the_form(analyst: Any, domain: Domain) -> None:
-    response = analyst.post(reverse("jobs:start"), _form(domain, watchlist_id="w" * 22))
+def test_a_service_error_is_shown_on_the_form(analyst: Any, domain: Domain, settings: Any) -> None:
+    settings.VOICEID_QUOTAS = {**settings.VOICEID_QUOTAS, "active_enrollment_jobs_per_domain": 0}
+    response = analyst.post(reverse("jobs:start"), _form(domain))
     assert response.status_code == 400
-    assert "does not exist" in response.content.decode()
+    assert "Quota exceeded: the domain&#x27;s active speaker enrollment jobs" in response.content.decode()
+    assert not BatchJob.objects.exists()
+
+
+def test_the_watchlist_is_picked_from_each_domains_watchlists_by_name(analyst: Any, domain: Domain) -> None:
+    other = domain_services.domain_create(name="elsewhere", kms_key_id="alias/test", region="us-east-1")
+    mine = fraudster_services.watchlist_create(domain=domain, name="mule-ring")
+    fraudster_services.watchlist_create(domain=other, name="other-ring")
+
+    html = analyst.get(reverse("jobs:start"), {"domain": domain.domain_id}).content.decode()
+    assert f'<optgroup label="{domain.name} ({domain.domain_id})">' in html
+    assert f'<option value="{mine.watchlist_id}">mule-ring</option>' in html
+    assert "other-ring" in html and "The domain&#x27;s default watchlist" in html
+
+    response = analyst.post(reverse("jobs:start"), _form(domain, watchlist_id=mine.watchlist_id))
+    assert response.status_code == 302
+    job = BatchJob.objects.get()
+    assert job.config["FraudDetectionConfig"]["WatchlistIds"] == [mine.watchlist_id]
+
+
+def test_a_watchlist_of_another_domain_is_refused_beside_its_field(analyst: Any, domain: Domain) -> None:
+    other = domain_services.domain_create(name="elsewhere", kms_key_id="alias/test", region="us-east-1")
+    theirs = fraudster_services.watchlist_create(domain=other, name="other-ring")
+
+    response = analyst.post(reverse("jobs:start"), _form(domain, watchlist_id=theirs.watchlist_id))
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert f"Watchlist other-ring is in domain {other.domain_id}, not in {domain.domain_id}" in html
     assert not BatchJob.objects.exists()
 
 
