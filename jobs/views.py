@@ -277,8 +277,9 @@ class StartJobForm(forms.Form):
         # Each domain's watchlists under its name; the job checks the chosen one against its domain (clean).
         self._watchlist_domains: dict[str, tuple[str, str]] = {}
         groups: list[tuple[str, list[tuple[str, str]]]] = []
+        by_domain = fraudster_selectors.watchlists_by_domain(domains=domains)
         for domain in domains:
-            watchlists = fraudster_selectors.watchlist_all(domain=domain)
+            watchlists = by_domain[domain.pk]
             groups.append((labels[domain.domain_id], [(w.watchlist_id, w.choice_label) for w in watchlists]))
             for watchlist in watchlists:
                 self._watchlist_domains[watchlist.watchlist_id] = (domain.domain_id, watchlist.choice_label)

@@ -6,7 +6,7 @@ which the ``timeout`` option sets) sleeps 1, 2, 5, 10, 15, 20, 25 ms... between 
 is free again. With 50 calls streaming (about 250 write transactions a second from two web workers' four
 threads) a transaction waited 1.3-1.5 ms at BEGIN on average and up to 80 ms, 9-11 s of each worker's
 90 s run, much of it asleep with the lock already free. Waiting in short steps: 0.75-0.84 ms on average, 18 ms
-at most, and the run kept up better (docs/benchmarks.md).
+at most (docs/benchmarks.md; what that did to the 50-call run was within the VM's swings from run to run).
 
 So BEGIN waits here, in steps that start at 50 us and double up to 2 ms, for as long as the ``timeout``
 option allows, then fails as SQLite would ("database is locked"). Every other statement keeps SQLite's own
