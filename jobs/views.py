@@ -77,8 +77,18 @@ def job_list(request: pages.HtmxHttpRequest) -> HttpResponse:
     if not request.user.has_perm("jobs.view_batchjob"):
         return _cannot_see(request)
     domain_id = request.GET.get("domain", "")
-    kind = request.GET.get("kind", "") if request.GET.get("kind") in Kind.values else ""
-    status = request.GET.get("status", "") if request.GET.get("status") in BatchJob.Status.values else ""
+    kind, status = request.GET.get("kind", ""), request.GET.get("status", "")
+    # A filter the lists cannot apply (an edited or stale link) is said and left out, not silently dropped.
+    filter_errors = [
+        f"“{value}” is not a {what} ({', '.join(allowed)}). The filter was left out."
+        for value, what, allowed in (
+            (kind, "kind of job", Kind.values),
+            (status, "job status", BatchJob.Status.values),
+        )
+        if value and value not in allowed
+    ]
+    kind = kind if kind in Kind.values else ""
+    status = status if status in BatchJob.Status.values else ""
     try:
         domain = domain_selectors.domain_get(domain_id=domain_id) if domain_id else None
     except ResourceNotFound as error:
@@ -106,6 +116,7 @@ def job_list(request: pages.HtmxHttpRequest) -> HttpResponse:
         "kinds": Kind.choices,
         "statuses": BatchJob.Status.choices,
         "filtered": bool(filters),
+        "filter_errors": filter_errors,
     }
     name = "jobs/list.html" + ("#job-rows" if pages.htmx_target(request) == "job-rows" else "")
     return render(request, name, context)

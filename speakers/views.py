@@ -54,7 +54,12 @@ def speaker_list(request: HtmxHttpRequest) -> HttpResponse:
         return not_found(request, error)
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
-    status = status if status in Speaker.Status.values else ""
+    status_error = (
+        f"“{status}” is not a speaker status ({', '.join(Speaker.Status.values)}). The filter was left out."
+        if status and status not in Speaker.Status.values
+        else ""
+    )
+    status = "" if status_error else status
     accessed_before, date_error = _accessed_before(request.GET.get("accessed_before", ""))
     page = None
     if domain is not None:
@@ -77,6 +82,7 @@ def speaker_list(request: HtmxHttpRequest) -> HttpResponse:
         "statuses": Speaker.Status.values,
         "accessed_before": request.GET.get("accessed_before", "") if not date_error else "",
         "date_error": date_error,
+        "status_error": status_error,
         "filters": filters.urlencode(),
         "after": position(request),
     }

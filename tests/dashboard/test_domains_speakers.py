@@ -163,6 +163,14 @@ def test_an_unreadable_date_is_explained_not_fatal(analyst, domain):
     assert "cust-1" in response.text
 
 
+def test_an_unknown_status_is_explained_and_left_out(analyst, domain):
+    _speaker(domain, "cust-1")
+    response = analyst.get(reverse("speakers:list"), {"domain": domain.domain_id, "status": "BOGUS"})
+    assert response.status_code == 200
+    assert "“BOGUS” is not a speaker status (ENROLLED, EXPIRED, OPTED_OUT, PENDING)" in response.text
+    assert "cust-1" in response.text
+
+
 def test_the_speaker_list_pages_by_keyset_keeping_the_filters(analyst, domain):
     for number in range(27):
         _speaker(domain, f"cust-{number:02}")

@@ -140,6 +140,13 @@ def test_the_list_filters_by_kind_and_status_from_the_query_string(
     assert "No job matches these filters" in html
 
 
+def test_a_filter_the_list_cannot_apply_is_explained_and_left_out(analyst: Any) -> None:
+    html = analyst.get(reverse("jobs:list"), {"kind": "SPEAKER_ENROLMENT", "status": "DONE"}).content.decode()
+    assert "“SPEAKER_ENROLMENT” is not a kind of job (SPEAKER_ENROLLMENT, FRAUDSTER_REGISTRATION)" in html
+    assert "“DONE” is not a job status (" in html
+    assert "No batch job has run yet" in html
+
+
 def test_the_list_pages_by_keyset_and_htmx_gets_only_the_rows(
     analyst: Any, domain: Domain, s3_root: Path, monkeypatch: Any
 ) -> None:
