@@ -77,18 +77,9 @@ def job_list(request: pages.HtmxHttpRequest) -> HttpResponse:
     if not request.user.has_perm("jobs.view_batchjob"):
         return _cannot_see(request)
     domain_id = request.GET.get("domain", "")
-    kind, status = request.GET.get("kind", ""), request.GET.get("status", "")
-    # A filter the lists cannot apply (an edited or stale link) is said and left out, not silently dropped.
-    filter_errors = [
-        f"“{value}” is not a {what} ({', '.join(allowed)}). The filter was left out."
-        for value, what, allowed in (
-            (kind, "kind of job", Kind.values),
-            (status, "job status", BatchJob.Status.values),
-        )
-        if value and value not in allowed
-    ]
-    kind = kind if kind in Kind.values else ""
-    status = status if status in BatchJob.Status.values else ""
+    kind, kind_error = pages.choice_filter(request, "kind", Kind.values, what="kind of job")
+    status, status_error = pages.choice_filter(request, "status", BatchJob.Status.values, what="job status")
+    filter_errors = [error for error in (kind_error, status_error) if error]
     try:
         domain = domain_selectors.domain_get(domain_id=domain_id) if domain_id else None
     except ResourceNotFound as error:

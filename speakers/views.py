@@ -24,6 +24,7 @@ from domains.views import (
 )
 from speakers import selectors, services
 from speakers.models import Speaker
+from voiceid_site import pages
 from voiceid_site.exceptions import AccessDenied, ResourceNotFound, ServiceError
 
 VIEW_REFUSED = "Your account may not see speakers. Ask a superuser for the analyst or auditor role."
@@ -53,13 +54,9 @@ def speaker_list(request: HtmxHttpRequest) -> HttpResponse:
     except ResourceNotFound as error:
         return not_found(request, error)
     query = request.GET.get("q", "").strip()
-    status = request.GET.get("status", "")
-    status_error = (
-        f"“{status}” is not a speaker status ({', '.join(Speaker.Status.values)}). The filter was left out."
-        if status and status not in Speaker.Status.values
-        else ""
+    status, status_error = pages.choice_filter(
+        request, "status", Speaker.Status.values, what="speaker status"
     )
-    status = "" if status_error else status
     accessed_before, date_error = _accessed_before(request.GET.get("accessed_before", ""))
     page = None
     if domain is not None:

@@ -1,9 +1,10 @@
-"""Pieces every dashboard app's views share: the typed htmx request, keyset positions, the problem page,
-and the page for an error no view caught."""
+"""Pieces every dashboard app's views share: the typed htmx request, keyset positions, list filters, the
+problem page, and the page for an error no view caught."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from django.http import HttpRequest, HttpResponse, UnreadablePostError
 from django.shortcuts import render
@@ -22,6 +23,16 @@ def htmx_target(request: HtmxHttpRequest) -> str | None:
 def keyset_position(value: str | None) -> int | None:
     """A keyset position from the query string; anything else starts from the beginning."""
     return int(value) if value and value.isdigit() else None
+
+
+def choice_filter(request: HttpRequest, name: str, allowed: Sequence[str], *, what: str) -> tuple[str, str]:
+    """A list's filter `name` from the query string, as (value, error): the value when it is one of `allowed`
+    (or absent); else no value and why it was left out, so that an edited or stale link is said, not silently
+    shown unfiltered."""
+    value = request.GET.get(name, "")
+    if not value or value in allowed:
+        return value, ""
+    return "", f"“{value}” is not a {what} ({', '.join(allowed)}). The filter was left out."
 
 
 def problem(
