@@ -14,9 +14,11 @@ from types import TracebackType
 
 from bench import procfs
 from bench.targets import ROOT
+from voiceid_site import gunicorn_conf
 
-WORKERS = 2
-THREADS = 4
+# What `make run` serves with: gunicorn_conf's processes and threads for this machine.
+WORKERS: int = gunicorn_conf.workers
+THREADS: int = gunicorn_conf.threads
 _START_TIMEOUT_SECONDS = 60
 _STOP_GRACE_SECONDS = 15
 

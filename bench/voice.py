@@ -35,23 +35,17 @@ RTF_TARGET = 0.01  # at least 100x faster than real time, on one thread
 SCREENING_TARGET_MS = 25.0  # at 100,000 fraudsters
 SCREENING_TARGET_SIZE = 100_000
 EVALUATE_P99_TARGET_MS = 200.0  # under the streaming load
-# The server for this group. Two workers, one per core: a request is CPU-bound Python and numpy, and a
-# worker's threads share its GIL. Two threads each: a second request can use the CPU while one waits for
-# the database, and a worker takes on no more requests than it can soon finish (4 threads measured ~10 %
-# less throughput with PostgreSQL and no better with SQLite). One BLAS thread per worker: with as many
-# workers as cores, OpenBLAS's own threads only compete with the other worker (unset, as `make run` leaves
-# it, the server carried ~1/3 fewer calls in real time).
-VOICE_THREADS = 2
+# The server for this group is what `make run` serves: one thread a worker and one worker more than the
+# cores (voiceid_site/gunicorn_conf.py says why). One BLAS thread per worker: the workers already keep the
+# cores busy, and OpenBLAS's own threads would only compete with them (unset, as `make run` leaves it, the
+# server carried ~1/3 fewer calls in real time, measured with 2 workers of 2 threads).
 VOICE_BLAS_THREADS = 1
 
 
-def _at_least_two(text: str) -> int:
-    # One thread makes gunicorn use its sync worker, which closes the connection after every request.
+def _at_least_one(text: str) -> int:
     value = int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(
-            "at least 2: one thread is gunicorn's sync worker, without keep-alive"
-        )
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
     return value
 
 
@@ -79,15 +73,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     voice.add_argument(
         "--voice-workers",
-        type=int,
+        type=_at_least_one,
         default=WORKERS,
-        help=f"gunicorn worker processes ({WORKERS}, as `make run` serves)",
+        help=f"gunicorn worker processes ({WORKERS} on this machine, as `make run` serves)",
     )
     voice.add_argument(
         "--voice-threads",
-        type=_at_least_two,
-        default=VOICE_THREADS,
-        help=f"gunicorn threads per worker, at least 2 ({VOICE_THREADS}; `make run` serves {THREADS})",
+        type=_at_least_one,
+        default=THREADS,
+        help=f"gunicorn threads per worker ({THREADS}, as `make run` serves)",
     )
     voice.add_argument(
         "--voice-blas-threads",
@@ -639,8 +633,8 @@ def _streaming_verdict(db: VoiceDatabase, run: VoiceRun) -> list[str]:
             "Latency p50 / p99: "
             + "; ".join(inside)
             + ". The client's extra time is queueing for a worker thread before voiceid saw the request; time "
-            "inside voiceid beyond the one-at-a-time figures is waiting for the GIL, which a worker's threads "
-            "share"
+            "inside voiceid beyond the one-at-a-time figures is waiting for a core"
+            + (", and for the GIL, which a worker's threads share" if run.threads > 1 else "")
             + (
                 ", and for SQLite's single write lock, which a PutSessionAudio (and an EvaluateSession with new "
                 "results) takes only for its short write at the end: the engine works outside any transaction, "
@@ -826,10 +820,15 @@ def render(run: VoiceRun) -> str:
         "- Afterwards EndSession reports each call's AudioReceivedInSeconds, which must equal what it sent, "
         "and NetSpeechInSeconds, which must equal what the same speech detector counts on the same chunks "
         "with its state saved and restored after each, as the server does.",
-        f"- gunicorn: {run.workers} workers (one per core: a request is CPU-bound Python and numpy, and a "
-        f"worker's threads share its GIL) x {run.threads} threads (one can use the CPU while another waits for "
-        "the database; with 4 threads, as `make run` serves, a worker takes on more than it can soon finish); "
-        f"{_blas(run.blas_threads)}.",
+        f"- gunicorn: {run.workers} workers x {run.threads} "
+        + ("thread" if run.threads == 1 else "threads")
+        + (
+            " (as `make run` serves on this machine: one worker more than the cores, one thread each, "
+            "voiceid_site/gunicorn_conf.py says why)"
+            if (run.workers, run.threads) == (WORKERS, THREADS)
+            else f" (`make run` serves {WORKERS} x {THREADS} here)"
+        )
+        + f"; {_blas(run.blas_threads)}.",
         "",
         *_streaming_rows(run.databases, run.calls, run.give_up_seconds),
         "",

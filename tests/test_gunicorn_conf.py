@@ -1,12 +1,13 @@
-"""gunicorn as `make run` serves it (voiceid_site/gunicorn_conf.py): a request whose body stops arriving
-before its Content-Length frees its worker thread and is answered 400, instead of holding the thread for as
-long as the client keeps the connection open.
+"""gunicorn as `make run` serves it (voiceid_site/gunicorn_conf.py): worker processes of one thread that keep
+connections alive, and a request whose body stops arriving before its Content-Length frees its worker thread
+and is answered 400, instead of holding the thread for as long as the client keeps the connection open.
 
-Runs the real gunicorn, with one worker of two threads, on a SQLite database of its own.
+Runs the real gunicorn on a SQLite database of its own: the stall tests with one worker of two threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -44,8 +45,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Site:
+    env: dict[str, str]
+    var_dir: Path
+    access_key_id: str
+    secret_access_key: str
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """A migrated database with an access key, and the environment gunicorn serves it with."""
     var_dir = tmp_path_factory.mktemp("gunicorn-var")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
     env.update(
@@ -69,21 +79,32 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     key_id = re.search(r"AccessKeyId:\s+(\S+)", issued)
     secret = re.search(r"SecretAccessKey:\s+(\S+)", issued)
     assert key_id and secret, issued
+    return Site(env, var_dir, key_id.group(1), secret.group(1))
+
+
+@pytest.fixture(scope="module")
+def served(site: Site) -> Iterator[Served]:
     port = _free_port()
+    with _gunicorn(site.env, site.var_dir, port, "--workers", "1", "--threads", str(THREADS)):
+        yield Served(port, site.access_key_id, site.secret_access_key)
+
+
+@contextlib.contextmanager
+def _gunicorn(env: dict[str, str], var_dir: Path, port: int, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn with the project's config (and `args`) on `port`, once it answers; stopped after."""
     command = [
         sys.executable, "-m", "gunicorn", "voiceid_site.wsgi",
-        "--config", "python:voiceid_site.gunicorn_conf",
-        "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", str(THREADS),
+        "--config", "python:voiceid_site.gunicorn_conf", "--bind", f"127.0.0.1:{port}", *args,
     ]  # fmt: skip
-    log = (var_dir / "gunicorn.log").open("wb")
+    log = (var_dir / f"gunicorn-{port}.log").open("wb")
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 60
         while _health(port) != 200:
-            assert server.poll() is None, (var_dir / "gunicorn.log").read_text()
+            assert server.poll() is None, (var_dir / f"gunicorn-{port}.log").read_text()
             assert time.monotonic() < deadline, "gunicorn did not start within 60 s"
             time.sleep(0.2)
-        yield Served(port, key_id.group(1), secret.group(1))
+        yield server
     finally:
         server.terminate()
         try:
@@ -103,6 +124,51 @@ def _health(port: int, timeout: float = 2) -> int | None:
         return None
     finally:
         connection.close()
+
+
+def _workers_of(arbiter: int, expected: int) -> int:
+    """How many worker processes gunicorn's arbiter has, once `expected` have started (or 20 s passed)."""
+    deadline = time.monotonic() + 20
+    while True:
+        children = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                # "pid (name) state ppid ...": the name may hold spaces, so split after its last ")".
+                if int(stat.read_text().rpartition(")")[2].split()[1]) == arbiter:
+                    children += 1
+        if children >= expected or time.monotonic() > deadline:
+            return children
+        time.sleep(0.2)
+
+
+def test_served_as_make_run_serves_one_worker_more_than_the_cores_each_keeping_connections_alive(
+    site: Site,
+) -> None:
+    cores = len(os.sched_getaffinity(0))
+    env = {k: v for k, v in site.env.items() if k != "WEB_CONCURRENCY"}
+    port = _free_port()
+    with _gunicorn(env, site.var_dir, port) as server:
+        assert _workers_of(server.pid, cores + 1) == cores + 1
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            sockets = set()
+            for _ in range(3):
+                connection.request("GET", "/health")
+                response = connection.getresponse()
+                response.read()
+                assert response.status == 200
+                assert connection.sock is not None, "the worker closed the connection after one request"
+                sockets.add(connection.sock.getsockname())
+            assert len(sockets) == 1  # one connection carried all three: kept alive, even at one thread
+        finally:
+            connection.close()
+
+
+def test_web_concurrency_sets_the_number_of_workers(site: Site) -> None:
+    port = _free_port()
+    with _gunicorn(dict(site.env, WEB_CONCURRENCY="2"), site.var_dir, port) as server:
+        assert _workers_of(server.pid, 2) == 2
 
 
 def _send_part(port: int, head: bytes, body_start: bytes) -> socket.socket:
@@ -176,11 +242,19 @@ def test_a_stalled_api_call_is_a_serialization_exception(served: Served) -> None
     check_response_against_model("ListDomains", 400, payload)
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "soon"])
-def test_a_stall_limit_that_is_not_a_positive_number_stops_the_server_saying_which_setting(
-    value: str,
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("VOICEID_BODY_STALL_SECONDS", "0", "a number of seconds above 0"),
+        ("VOICEID_BODY_STALL_SECONDS", "-5", "a number of seconds above 0"),
+        ("VOICEID_BODY_STALL_SECONDS", "soon", "a number of seconds above 0"),
+        ("WEB_CONCURRENCY", "0", "a whole number of worker processes, 1 or more"),
+    ],
+)
+def test_a_setting_that_is_not_a_usable_number_stops_the_server_saying_which(
+    variable: str, value: str, message: str
 ) -> None:
-    env = dict(os.environ, VOICEID_BODY_STALL_SECONDS=value)
+    env = dict(os.environ, **{variable: value})
     command = [
         sys.executable,
         "-m",
@@ -193,4 +267,23 @@ def test_a_stall_limit_that_is_not_a_positive_number_stops_the_server_saying_whi
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert started.returncode != 0
-    assert f"VOICEID_BODY_STALL_SECONDS must be a number of seconds above 0, got '{value}'." in started.stderr
+    assert f"{variable} must be {message}, got '{value}'." in started.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_make_run_with_an_unusable_web_concurrency_says_so_before_starting_anything(value: str) -> None:
+    env = dict(os.environ, WEB_CONCURRENCY=value, DEBUG="true")
+    started = subprocess.run(
+        [sys.executable, "manage.py", "runstack", "--port", str(_free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert f"WEB_CONCURRENCY must be a whole number of worker processes, 1 or more, got '{value}'." in (
+        started.stderr
+    )
+    assert "is starting" not in started.stdout

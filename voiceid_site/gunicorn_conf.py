@@ -10,6 +10,15 @@ that keeps sending is not cut off: the limit is on silence, not on the whole bod
 Only bodies: a client that stops half-way through its headers still holds a thread (gunicorn reads them
 before any hook runs). In production a reverse proxy that buffers requests (nginx does by default) in front
 of gunicorn covers both; this keeps the server itself from being held by a body when exposed directly.
+
+Processes, not threads: one thread a worker (gunicorn's threaded worker, for keep-alive) and one worker more
+than the cores (`WEB_CONCURRENCY` overrides). A request is mostly CPU-bound Python and numpy; numpy releases
+the GIL around each small array operation of the speaker model, so two busy threads of one process hand the
+GIL back and forth hundreds of times a chunk. Measured: the engine took 5.2-5.4 ms of CPU a chunk with two
+threads of a process streaming against 3.5-3.9 ms with one, and no less wall time; a worker's threads only
+compete. With 50 calls streaming on 2 cores, 3 workers of one thread kept EvaluateSession's p99 at 60-85 ms
+where 2 workers of 2 threads gave 103-190 ms in the same interleaved runs (docs/benchmarks.md). The extra
+process keeps both cores busy while one worker waits on the database or the network.
 """
 
 from __future__ import annotations
@@ -29,7 +38,26 @@ def _stall_seconds(raw: str) -> float:
     return seconds
 
 
+def _worker_count(raw: str | None) -> int:
+    if raw is None or not raw.strip():
+        return len(os.sched_getaffinity(0)) + 1  # the cores this process may run on, not the machine's
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise SystemExit(
+            f"WEB_CONCURRENCY must be a whole number of worker processes, 1 or more, got {raw!r}."
+        )
+    return count
+
+
 BODY_STALL_SECONDS = _stall_seconds(os.environ.get("VOICEID_BODY_STALL_SECONDS", "30"))
+
+# gunicorn's own settings (a command-line --workers or --threads still overrides them).
+worker_class = "gthread"  # keep-alive, and the stall hook below, even at one thread
+threads = 1
+workers = _worker_count(os.environ.get("WEB_CONCURRENCY"))
 
 
 def pre_request(worker: Any, req: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -18,23 +19,42 @@ _STOP_GRACE_SECONDS = 15
 _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def _processes(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of processes, 1 or more, not {text!r}")
+    return count
+
+
 class Command(BaseCommand):
     help = "Run gunicorn, a Celery worker and Celery beat together (what `make run` starts)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
-        parser.add_argument("--web-workers", type=int, default=2)
-        parser.add_argument("--job-workers", type=int, default=1, help="Celery worker processes.")
+        parser.add_argument(
+            "--web-workers",
+            type=_processes,
+            help="gunicorn worker processes (default: WEB_CONCURRENCY, or one more than the cores; "
+            "voiceid_site/gunicorn_conf.py says why processes and not threads).",
+        )
+        parser.add_argument("--job-workers", type=_processes, default=1, help="Celery worker processes.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # gunicorn reads the same settings; checked here first, a bad WEB_CONCURRENCY is named before anything
+        # starts (gunicorn itself would stop on a non-number with only a traceback).
+        from voiceid_site import gunicorn_conf  # noqa: F401
+
         python = sys.executable
         commands = {
             "web": [
                 python, "-m", "gunicorn", "voiceid_site.wsgi",
                 "--config", "python:voiceid_site.gunicorn_conf",
                 "--bind", f"{options['host']}:{options['port']}",
-                "--workers", str(options["web_workers"]), "--threads", "4",
+                *(["--workers", str(options["web_workers"])] if options["web_workers"] else []),
                 "--access-logfile", "-", "--graceful-timeout", "10",
                 # The path without its query string: a dashboard search carries a customer id (personal
                 # data, which voiceid keeps only encrypted) in the URL.
