@@ -379,6 +379,10 @@ def run(targets: list[Target], args: argparse.Namespace, *, machine: dict[str, s
 # --- the report section ----------------------------------------------------------------------------------
 
 
+def _served_by(workers: int, threads: int) -> str:
+    return f"{workers} worker{'s' * (workers != 1)} x {threads} thread{'s' * (threads != 1)}"
+
+
 def _f(value: float) -> str:
     if math.isnan(value):
         return "-"
@@ -694,7 +698,7 @@ def render(run: VoiceRun) -> str:
         "",
         f"- {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory')} memory, {machine.get('os')}.",
         f"- Python {machine.get('python')}, numpy {np.__version__}, Django {machine.get('django')}, gunicorn "
-        f"{machine.get('gunicorn')} ({run.workers} workers x {run.threads} threads).",
+        f"{machine.get('gunicorn')} ({_served_by(run.workers, run.threads)}).",
         f"- OpenBLAS kernels: {machine.get('blas_kernels', 'not recorded')}.",
         f"- {versions}; PostgreSQL over TCP on 127.0.0.1 in its stock configuration.",
         f"- Model: {embedding['model']}. The load generator, gunicorn and PostgreSQL **share the same "
@@ -820,13 +824,12 @@ def render(run: VoiceRun) -> str:
         "- Afterwards EndSession reports each call's AudioReceivedInSeconds, which must equal what it sent, "
         "and NetSpeechInSeconds, which must equal what the same speech detector counts on the same chunks "
         "with its state saved and restored after each, as the server does.",
-        f"- gunicorn: {run.workers} workers x {run.threads} "
-        + ("thread" if run.threads == 1 else "threads")
+        f"- gunicorn: {_served_by(run.workers, run.threads)}"
         + (
             " (as `make run` serves on this machine: one worker more than the cores, one thread each, "
             "voiceid_site/gunicorn_conf.py says why)"
             if (run.workers, run.threads) == (WORKERS, THREADS)
-            else f" (`make run` serves {WORKERS} x {THREADS} here)"
+            else f" (`make run` serves {_served_by(WORKERS, THREADS)} here)"
         )
         + f"; {_blas(run.blas_threads)}.",
         "",
