@@ -37,8 +37,9 @@ SCREENING_TARGET_SIZE = 100_000
 EVALUATE_P99_TARGET_MS = 200.0  # under the streaming load
 # The server for this group is what `make run` serves: one thread a worker and one worker more than the
 # cores (voiceid_site/gunicorn_conf.py says why). One BLAS thread per worker: the workers already keep the
-# cores busy, and OpenBLAS's own threads would only compete with them (unset, as `make run` leaves it, the
-# server carried ~1/3 fewer calls in real time, measured with 2 workers of 2 threads).
+# cores busy, and OpenBLAS's own threads would only compete with them (`make run` sets 1 as well, unless the
+# environment sets them; left unset, the server carried ~1/3 fewer calls in real time, measured with 2 workers
+# of 2 threads).
 VOICE_BLAS_THREADS = 1
 
 
@@ -408,12 +409,12 @@ def _verdict(met: bool) -> str:
 def _blas(variables: dict[str, str]) -> str:
     values = {value for value in variables.values() if value}
     if not values:
-        return "BLAS threads per worker left unset, as `make run` serves (OpenBLAS then starts one per core)"
+        return "BLAS threads per worker left unset (OpenBLAS then starts one per core)"
     return (
         "one BLAS thread per worker ("
         + ", ".join(f"{var}={value}" for var, value in variables.items() if value)
-        + "; `make run` leaves them unset and OpenBLAS then starts one per core, which only competes with the "
-        "other worker)"
+        + "; `make run` sets 1 too, unless the environment sets them: more would only compete with the other "
+        "workers)"
     )
 
 

@@ -126,19 +126,24 @@ def _health(port: int, timeout: float = 2) -> int | None:
         connection.close()
 
 
+def _children(parent: int) -> int:
+    children = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # "pid (name) state ppid ...": the name may hold spaces, so split after its last ")".
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == parent:
+                children += 1
+    return children
+
+
 def _workers_of(arbiter: int, expected: int) -> int:
-    """How many worker processes gunicorn's arbiter has, once `expected` have started (or 20 s passed)."""
+    """How many worker processes gunicorn's arbiter settles on: once `expected` have started (or 20 s have
+    passed), the count one second later, so that workers still being spawned are counted too."""
     deadline = time.monotonic() + 20
-    while True:
-        children = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError):
-                # "pid (name) state ppid ...": the name may hold spaces, so split after its last ")".
-                if int(stat.read_text().rpartition(")")[2].split()[1]) == arbiter:
-                    children += 1
-        if children >= expected or time.monotonic() > deadline:
-            return children
+    while _children(arbiter) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
+    time.sleep(1)
+    return _children(arbiter)
 
 
 def test_served_as_make_run_serves_one_worker_more_than_the_cores_each_keeping_connections_alive(
@@ -166,9 +171,42 @@ def test_served_as_make_run_serves_one_worker_more_than_the_cores_each_keeping_c
 
 
 def test_web_concurrency_sets_the_number_of_workers(site: Site) -> None:
+    wanted = len(os.sched_getaffinity(0)) + 2  # not the default
     port = _free_port()
-    with _gunicorn(dict(site.env, WEB_CONCURRENCY="2"), site.var_dir, port) as server:
-        assert _workers_of(server.pid, 2) == 2
+    with _gunicorn(dict(site.env, WEB_CONCURRENCY=str(wanted)), site.var_dir, port) as server:
+        assert _workers_of(server.pid, wanted) == wanted
+
+
+def test_a_connection_that_sends_nothing_does_not_hold_a_one_thread_worker(site: Site) -> None:
+    port = _free_port()
+    with _gunicorn(dict(site.env, WEB_CONCURRENCY="1"), site.var_dir, port):
+        idle = socket.create_connection(("127.0.0.1", port))  # a browser's speculative preconnect
+        try:
+            time.sleep(0.2)  # accepted and handed to the worker's only thread
+            started = time.monotonic()
+            assert _health(port, timeout=10) == 200
+            assert time.monotonic() - started < 1  # gunicorn's own wait for a first byte is 5 s
+        finally:
+            idle.close()
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("150000 100000\n", 2), ("50000 100000\n", 1), ("max 100000\n", None), (None, None)],
+)
+def test_a_cgroup_cpu_quota_lowers_the_cores_counted(
+    tmp_path: Path, cpu_max: str | None, expected: int | None
+) -> None:
+    from voiceid_site import gunicorn_conf
+
+    cpu_max_file = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        cpu_max_file.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+
+    counted = gunicorn_conf._usable_cores(cpu_max_file)
+
+    assert counted == (affinity if expected is None else min(affinity, expected))
 
 
 def _send_part(port: int, head: bytes, body_start: bytes) -> socket.socket:
