@@ -26,6 +26,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.conftest import check_response_against_model
+from voiceid_site import gunicorn_conf
 
 ROOT = Path(__file__).resolve().parent.parent
 STALL_SECONDS = 1
@@ -149,7 +150,7 @@ def _workers_of(arbiter: int, expected: int) -> int:
 def test_served_as_make_run_serves_one_worker_more_than_the_cores_each_keeping_connections_alive(
     site: Site,
 ) -> None:
-    cores = len(os.sched_getaffinity(0))
+    cores = gunicorn_conf._usable_cores()  # the affinity, or a container's CPU quota when lower
     env = {k: v for k, v in site.env.items() if k != "WEB_CONCURRENCY"}
     port = _free_port()
     with _gunicorn(env, site.var_dir, port) as server:
@@ -197,8 +198,6 @@ def test_a_connection_that_sends_nothing_does_not_hold_a_one_thread_worker(site:
 def test_a_cgroup_cpu_quota_lowers_the_cores_counted(
     tmp_path: Path, cpu_max: str | None, expected: int | None
 ) -> None:
-    from voiceid_site import gunicorn_conf
-
     cpu_max_file = tmp_path / "cpu.max"
     if cpu_max is not None:
         cpu_max_file.write_text(cpu_max)
